@@ -1,0 +1,65 @@
+"""Configuration from environment variables (``VIGIL_*``) and an optional TOML/.env file.
+
+Precedence, highest first: explicit keyword arguments, environment variables, the file named by
+``VIGIL_CONFIG`` (a ``.env``-style file), defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VIGIL_",
+        env_file=os.environ.get("VIGIL_CONFIG"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    home: Path = Field(default=Path("vigil-data"), description="Data directory (SQLite, indexes).")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default is a SQLite file inside `home`."
+    )
+    log_level: str = "INFO"
+    log_json: bool = Field(default=False, description="Emit logs as JSON lines.")
+
+    # Media safety limits: a decompression bomb or an oversize upload is refused, not decoded.
+    max_upload_bytes: int = 512 * 1024 * 1024
+    max_image_pixels: int = 64_000_000
+    max_video_seconds: float = 6 * 3600.0
+
+    # Matching defaults (ANCHORS.md: Meta's recommended PDQ operating point).
+    pdq_threshold: int = 31
+    pdq_min_quality: int = 50
+    vpdq_seconds_per_hash: float = 1.0
+    vpdq_query_share: float = 0.8
+    vpdq_index_share: float = 0.0
+    index_refresh_seconds: float = 1.0
+    index_compact_after: int = 50_000
+
+    # API
+    bootstrap_admin_token: SecretStr | None = Field(
+        default=None,
+        description="If set, accepted as an admin API token (for first start and scripting).",
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'vigil.db').resolve()}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

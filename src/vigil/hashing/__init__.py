@@ -1,0 +1,1 @@
+"""Known-content matching: hash images and videos, keep hash banks, match fast."""

@@ -1,0 +1,27 @@
+"""Registry of signal types by name and alias."""
+
+from __future__ import annotations
+
+from vigil.hashing.signals.base import Signal, SignalType
+from vigil.hashing.signals.digest import MD5Signal, SHA256Signal
+from vigil.hashing.signals.pdq import PdqSignal
+
+SIGNAL_TYPES: tuple[SignalType, ...] = (PdqSignal(), MD5Signal(), SHA256Signal())
+
+_BY_NAME: dict[str, SignalType] = {
+    name: signal_type
+    for signal_type in SIGNAL_TYPES
+    for name in (signal_type.name, *signal_type.aliases)
+}
+
+
+def get_signal_type(name: str) -> SignalType:
+    """Look a signal type up by its name or a python-threatexchange alias."""
+    try:
+        return _BY_NAME[name.strip().lower()]
+    except KeyError:
+        known = ", ".join(sorted(_BY_NAME))
+        raise ValueError(f"unknown signal type {name!r} (known: {known})") from None
+
+
+__all__ = ["SIGNAL_TYPES", "Signal", "SignalType", "get_signal_type"]
