@@ -39,6 +39,11 @@ class SignalType(ABC):
     def hash_media(self, media: Media) -> list[Signal]:
         """Hash one media item; raise :class:`~vigil.hashing.media.MediaError` if impossible."""
 
+    def hash_media_for_bank(self, media: Media) -> list[Signal]:
+        """Signals to store for a bank entry. A type may add variants here (more work once,
+        when content is banked) so that the query side stays one cheap hash per upload."""
+        return self.hash_media(media)
+
     @abstractmethod
     def validate(self, value: str) -> str:
         """Return the canonical form of a serialized signal, or raise ``ValueError``."""

@@ -1,0 +1,195 @@
+"""Match signals against the banks: index look-up, per-bank thresholds, negative-bank veto."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from vigil.config import Settings
+from vigil.hashing.index import IndexHit, SignalIndexSet
+from vigil.hashing.signals import Signal, get_signal_type
+from vigil.store import Bank, BankEntry, Database, EntrySignal
+
+
+@dataclass(frozen=True)
+class Match:
+    bank: str
+    entry_id: int
+    signal_type: str
+    distance: float
+    labels: list[str]
+    source: str
+    content_ref: str
+    negative: bool
+    variant: str | None = None
+    query_share: float | None = None
+    index_share: float | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "bank": self.bank,
+            "entry_id": self.entry_id,
+            "signal_type": self.signal_type,
+            "distance": self.distance,
+            "query_share": self.query_share,
+            "index_share": self.index_share,
+            "labels": self.labels,
+            "source": self.source,
+            "content_ref": self.content_ref,
+            "variant": self.variant,
+        }
+
+
+@dataclass
+class MatchReport:
+    """Matches of one piece of content. When a negative (known-benign) bank matches, the positive
+    matches move to ``suppressed``: they are kept for review, but nothing acts on them."""
+
+    matches: list[Match] = field(default_factory=list)
+    suppressed: list[Match] = field(default_factory=list)
+    benign: list[Match] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "matches": [m.as_json() for m in self.matches],
+            "suppressed": [m.as_json() for m in self.suppressed],
+            "benign": [m.as_json() for m in self.benign],
+        }
+
+
+@dataclass(frozen=True)
+class _BankRule:
+    name: str
+    negative: bool
+    pdq_threshold: int
+    query_share: float
+    index_share: float
+
+
+class Matcher:
+    def __init__(self, db: Database, index: SignalIndexSet, settings: Settings) -> None:
+        self.db = db
+        self.index = index
+        self.settings = settings
+        self._last_refresh = 0.0
+        self._refresh_lock = threading.Lock()
+
+    def refresh(self, *, force: bool = False) -> None:
+        """Pull rows added by other processes; at most once per ``index_refresh_seconds``."""
+        now = time.monotonic()
+        if not force and now - self._last_refresh < self.settings.index_refresh_seconds:
+            return
+        with self._refresh_lock:
+            self.index.refresh()
+            self._last_refresh = time.monotonic()
+
+    def match_signals(
+        self, signals: Sequence[Signal], banks: Sequence[str] | None = None
+    ) -> MatchReport:
+        self.refresh()
+        rules = self._rules(banks)
+        if not rules:
+            return MatchReport()
+        hits = self._query(signals, max(r.pdq_threshold for r in rules.values()))
+        return self._resolve(hits, rules)
+
+    def _rules(self, banks: Sequence[str] | None) -> dict[int, _BankRule]:
+        with self.db.session() as session:
+            query = select(Bank).where(Bank.enabled.is_(True))
+            if banks:
+                # Negative banks always apply: a caller narrowing the search must not lose the veto.
+                query = query.where(Bank.name.in_(banks) | Bank.negative.is_(True))
+            return {
+                bank.id: _BankRule(
+                    bank.name,
+                    bank.negative,
+                    bank.pdq_threshold
+                    if bank.pdq_threshold is not None
+                    else self.settings.pdq_threshold,
+                    bank.vpdq_query_share
+                    if bank.vpdq_query_share is not None
+                    else self.settings.vpdq_query_share,
+                    bank.vpdq_index_share
+                    if bank.vpdq_index_share is not None
+                    else self.settings.vpdq_index_share,
+                )
+                for bank in session.scalars(query)
+            }
+
+    def _query(self, signals: Sequence[Signal], pdq_threshold: int) -> dict[int, IndexHit]:
+        """Best hit per banked signal id over all query signals."""
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for signal in signals:
+            if signal.signal_type == "pdq" and (signal.quality or 0) < self.settings.pdq_min_quality:
+                continue  # flat or tiny images hash to near-constant PDQs that match anything
+            by_type[get_signal_type(signal.signal_type).name].append(signal.value)
+        best: dict[int, IndexHit] = {}
+        for signal_type, values in by_type.items():
+            threshold = 0.0 if get_signal_type(signal_type).exact else float(pdq_threshold)
+            for hits in self.index.query(signal_type, values, threshold):
+                for hit in hits:
+                    known = best.get(hit.signal_id)
+                    if known is None or _better(hit, known):
+                        best[hit.signal_id] = hit
+        return best
+
+    def _resolve(self, hits: dict[int, IndexHit], rules: dict[int, _BankRule]) -> MatchReport:
+        if not hits:
+            return MatchReport()
+        by_entry: dict[int, Match] = {}
+        with self.db.session() as session:
+            rows = session.execute(
+                select(EntrySignal, BankEntry)
+                .join(BankEntry, EntrySignal.entry_id == BankEntry.id)
+                .where(EntrySignal.id.in_(list(hits)))
+            ).tuples()
+            for signal, entry in rows:
+                rule = rules.get(signal.bank_id)
+                hit = hits[signal.id]
+                if rule is None or not _passes(signal.signal_type, hit, rule):
+                    continue
+                match = Match(
+                    bank=rule.name,
+                    entry_id=entry.id,
+                    signal_type=signal.signal_type,
+                    distance=hit.distance,
+                    labels=list(entry.labels),
+                    source=entry.source,
+                    content_ref=entry.content_ref,
+                    negative=rule.negative,
+                    variant=signal.variant,
+                    query_share=hit.query_share,
+                    index_share=hit.index_share,
+                )
+                known = by_entry.get(entry.id)
+                if known is None or match.distance < known.distance:
+                    by_entry[entry.id] = match
+        ranked = sorted(by_entry.values(), key=lambda m: (m.distance, m.bank, m.entry_id))
+        report = MatchReport(benign=[m for m in ranked if m.negative])
+        positives = [m for m in ranked if not m.negative]
+        if report.benign:
+            report.suppressed = positives
+        else:
+            report.matches = positives
+        return report
+
+
+def _better(hit: IndexHit, other: IndexHit) -> bool:
+    if hit.query_share is not None and other.query_share is not None:
+        return hit.query_share > other.query_share
+    return hit.distance < other.distance
+
+
+def _passes(signal_type: str, hit: IndexHit, rule: _BankRule) -> bool:
+    if signal_type == "vpdq":
+        return (hit.query_share or 0.0) >= rule.query_share and (
+            hit.index_share or 0.0
+        ) >= rule.index_share
+    if signal_type == "pdq":
+        return hit.distance <= rule.pdq_threshold
+    return hit.distance == 0
