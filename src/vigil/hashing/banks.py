@@ -117,7 +117,8 @@ class BankService:
     ) -> BankInfo:
         if not _BANK_NAME.match(name):
             raise BankError(
-                "bank names are 1-128 letters, digits, '_', '.', '-', starting with a letter or digit"
+                "a bank name is 1-128 letters, digits, '_', '.' or '-', "
+                "starting with a letter or digit"
             )
         _check_thresholds(pdq_threshold, vpdq_query_share, vpdq_index_share)
         with self.db.session() as session:
@@ -136,7 +137,7 @@ class BankService:
             session.flush()
             return self._info(session, bank)
 
-    def list(self) -> list[BankInfo]:
+    def list_banks(self) -> list[BankInfo]:
         with self.db.session() as session:
             banks = session.scalars(select(Bank).order_by(Bank.name)).all()
             return [self._info(session, bank) for bank in banks]

@@ -7,7 +7,6 @@ Reading is tolerant: a bad row is reported with its line number and skipped; eve
 from __future__ import annotations
 
 import csv
-
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -68,7 +67,13 @@ def _entry(signal_type: str, value: str, labels: Iterable[str], **extra: object)
 
 
 def _parse_delimited(stream: TextIO, delimiter: str, report: ParseReport) -> None:
-    for line_no, row in enumerate(csv.reader(stream, delimiter=delimiter), start=1):
+    # Line by line, so that one hostile row (a NUL byte, a stray quote) costs that row only.
+    for line_no, line in enumerate(stream, start=1):
+        try:
+            row = next(csv.reader([line], delimiter=delimiter), [])
+        except csv.Error as exc:
+            report.errors.append(RowError(line_no, f"unreadable row: {exc}"))
+            continue
         if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
             continue
         if line_no == 1 and row[0].strip().lower() == "signal_type":
@@ -103,7 +108,9 @@ def _parse_jsonl(stream: TextIO, report: ParseReport) -> None:
             value = obj.get("signal", obj.get("signal_str"))
             if not isinstance(signal_type, str) or not isinstance(value, str):
                 raise ValueError("signal_type and signal must be strings")
-            extra = {k: obj.get(k) for k in ("source", "content_ref", "quality", "variant", "seen_at")}
+            extra = {
+                k: obj.get(k) for k in ("source", "content_ref", "quality", "variant", "seen_at")
+            }
             report.entries.append(_entry(signal_type, value, _labels_of(obj), **extra))
         except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
             report.errors.append(RowError(line_no, str(exc)))
@@ -176,5 +183,3 @@ def _row_json(row: BankedSignal) -> dict[str, object]:
         "quality": row.quality,
         "variant": row.variant,
     }
-
-

@@ -37,7 +37,9 @@ class HashResult:
                 }
                 for s in self.signals
             ],
-            "error": None if self.error is None else {"reason": self.error.reason, "message": str(self.error.args[0])},
+            "error": None
+            if self.error is None
+            else {"reason": self.error.reason, "message": str(self.error.args[0])},
         }
 
 

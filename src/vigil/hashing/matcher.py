@@ -125,7 +125,10 @@ class Matcher:
         """Best hit per banked signal id over all query signals."""
         by_type: dict[str, list[str]] = defaultdict(list)
         for signal in signals:
-            if signal.signal_type == "pdq" and (signal.quality or 0) < self.settings.pdq_min_quality:
+            if (
+                signal.signal_type == "pdq"
+                and (signal.quality or 0) < self.settings.pdq_min_quality
+            ):
                 continue  # flat or tiny images hash to near-constant PDQs that match anything
             by_type[get_signal_type(signal.signal_type).name].append(signal.value)
         best: dict[int, IndexHit] = {}

@@ -1,7 +1,7 @@
 """Safe access to media files: sniff the kind, refuse bombs and oversize input, decode images.
 
-Every failure is a :class:`MediaError` with a short machine-readable ``reason`` so that a folder scan
-can report it per item and carry on.
+Every failure is a :class:`MediaError` with a short machine-readable ``reason`` so that a
+folder scan can report it per item and carry on.
 """
 
 from __future__ import annotations

@@ -44,7 +44,9 @@ class KnownContent:
     def hash(self, path: Path) -> HashResult:
         return hash_file(path, limits=self.limits)
 
-    def match(self, path: Path, banks: Sequence[str] | None = None) -> tuple[HashResult, MatchReport]:
+    def match(
+        self, path: Path, banks: Sequence[str] | None = None
+    ) -> tuple[HashResult, MatchReport]:
         result = self.hash(path)
         if not result.ok:
             return result, MatchReport()

@@ -1,0 +1,40 @@
+"""The ``vigil`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from vigil import __version__
+from vigil.cli.banks import bank_app
+from vigil.cli.hashing import hash_command, match_command
+from vigil.config import get_settings
+from vigil.logs import configure_logging
+
+app = typer.Typer(
+    name="vigil",
+    help="Find terrorist and violent-extremist content early and stop it spreading.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"vigil {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Configuration comes from VIGIL_* environment variables (see the README)."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+
+app.command("hash")(hash_command)
+app.command("match")(match_command)
+app.add_typer(bank_app, name="bank")
