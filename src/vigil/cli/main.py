@@ -7,6 +7,8 @@ import typer
 from vigil import __version__
 from vigil.cli.banks import bank_app
 from vigil.cli.hashing import hash_command, match_command
+from vigil.cli.serve import serve
+from vigil.cli.tokens import tokens_app
 from vigil.config import get_settings
 from vigil.logs import configure_logging
 
@@ -38,3 +40,5 @@ def main(
 app.command("hash")(hash_command)
 app.command("match")(match_command)
 app.add_typer(bank_app, name="bank")
+app.command("serve")(serve)
+app.add_typer(tokens_app, name="token")

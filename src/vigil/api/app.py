@@ -1,0 +1,109 @@
+"""The HTTP API: ``create_app(settings)`` for ``vigil serve``, tests and embedding."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from vigil import __version__
+from vigil.api.auth import TokenStore
+from vigil.api.common import known_content
+from vigil.api.errors import install_error_handlers
+from vigil.api.models import Health, Readiness
+from vigil.api.routes import banks, hashing, hma, tokens
+from vigil.api.settings import ApiSettings
+from vigil.config import Settings
+from vigil.hashing import KnownContent
+from vigil.logs import get_logger
+
+log = get_logger(__name__)
+_WARM_UP_RETRY_SECONDS = 5.0
+
+
+async def _warm_up(app: FastAPI, known: KnownContent) -> None:
+    """Load the index in the background; /readyz says 503 until it is in memory, so a load
+    balancer keeps traffic away from a replica that would answer its first queries slowly."""
+    while True:
+        try:
+            await run_in_threadpool(known.matcher.refresh, force=True)
+        except Exception as exc:  # the database may come up after us: keep trying
+            log.warning("index.warm_up_failed", error=str(exc))
+            await asyncio.sleep(_WARM_UP_RETRY_SECONDS)
+        else:
+            app.state.index_loaded = True
+            log.info("index.ready")
+            return
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    known: KnownContent = app.state.known
+    task = asyncio.create_task(_warm_up(app, known))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+        if app.state.owns_known:
+            known.close()
+
+
+def _database_reachable(known: KnownContent) -> bool:
+    try:
+        with known.db.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure means "not ready", and the probe must answer
+        log.warning("readyz.database_unreachable", error=str(exc))
+        return False
+    return True
+
+
+async def healthz() -> Health:
+    """Liveness: the process is up and serving."""
+    return Health()
+
+
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: the database answers and the match index is loaded. 503 until both."""
+    database = await run_in_threadpool(_database_reachable, known_content(request))
+    index = bool(request.app.state.index_loaded)
+    body = Readiness(ready=database and index, database=database, index=index)
+    return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
+
+
+def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI:
+    """The API over ``known`` (created from ``settings`` when not given, and then closed with
+    the app)."""
+    api_settings = ApiSettings.of(settings)
+    app = FastAPI(
+        title="vigil",
+        version=__version__,
+        description="Detect known terrorist and violent-extremist content by hash matching.",
+        lifespan=_lifespan,
+    )
+    app.state.settings = api_settings
+    app.state.owns_known = known is None
+    app.state.known = known or KnownContent(api_settings)
+    app.state.index_loaded = False
+    secret = api_settings.bootstrap_admin_token
+    app.state.tokens = TokenStore(app.state.known.db, secret.get_secret_value() if secret else None)
+    install_error_handlers(app)
+    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["probes"])
+    app.add_api_route(
+        "/readyz",
+        readyz,
+        methods=["GET"],
+        tags=["probes"],
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "Not ready yet."}},
+    )
+    for module in (hashing, banks, hma, tokens):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,159 @@
+"""Request and response bodies. Responses are built from the hashing layer's ``as_json`` shapes,
+so the API and the CLI's JSON output cannot drift apart."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vigil.hashing import HashResult, MatchReport
+from vigil.hashing.media import MediaKind
+
+
+class SignalOut(BaseModel):
+    signal_type: str
+    signal: str
+    quality: int | None = None
+    variant: str | None = None
+
+
+class HashResponse(BaseModel):
+    # HashResult.as_json also carries the server-side temp path, which is no client's business.
+    model_config = ConfigDict(extra="ignore")
+
+    filename: str
+    kind: MediaKind | None
+    signals: list[SignalOut]
+
+    @classmethod
+    def of(cls, result: HashResult, filename: str) -> HashResponse:
+        return cls.model_validate({**result.as_json(), "filename": filename})
+
+
+class MatchOut(BaseModel):
+    bank: str
+    entry_id: int
+    signal_type: str
+    distance: float
+    query_share: float | None
+    index_share: float | None
+    labels: list[str]
+    source: str
+    content_ref: str
+    variant: str | None
+
+
+class MatchReportOut(BaseModel):
+    """``matches`` are actionable; when a negative (known-benign) bank matched, they move to
+    ``suppressed`` and the benign matches are in ``benign``."""
+
+    matches: list[MatchOut]
+    suppressed: list[MatchOut]
+    benign: list[MatchOut]
+
+    @classmethod
+    def of(cls, report: MatchReport) -> MatchReportOut:
+        return cls.model_validate(report.as_json())
+
+
+class MatchResponse(HashResponse):
+    report: MatchReportOut
+
+
+class SignalIn(BaseModel):
+    signal_type: str = Field(examples=["pdq"])
+    signal: str
+    quality: int | None = Field(default=None, ge=0, le=100)
+
+
+class BankSignalIn(SignalIn):
+    labels: list[str] = Field(default_factory=list)
+    source: str = Field(default="", max_length=256)
+    content_ref: str = ""
+
+
+class BankOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    negative: bool
+    enabled: bool
+    pdq_threshold: int | None
+    vpdq_query_share: float | None
+    vpdq_index_share: float | None
+    created_at: datetime
+    entries: int
+    signals: int
+
+
+class BankCreate(BaseModel):
+    name: str
+    description: str = ""
+    negative: bool = False
+    pdq_threshold: int | None = None
+    vpdq_query_share: float | None = None
+    vpdq_index_share: float | None = None
+
+
+class BankUpdate(BaseModel):
+    """Fields left out (or null) keep their value."""
+
+    enabled: bool | None = None
+    description: str | None = None
+    pdq_threshold: int | None = None
+    vpdq_query_share: float | None = None
+    vpdq_index_share: float | None = None
+
+
+class ContentAdded(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # as HashResponse
+
+    entry_id: int
+    signals: list[SignalOut]
+
+    @classmethod
+    def of(cls, entry_id: int, result: HashResult) -> ContentAdded:
+        return cls.model_validate({**result.as_json(), "entry_id": entry_id})
+
+
+class EntriesAdded(BaseModel):
+    entry_ids: list[int]
+
+
+class RowErrorOut(BaseModel):
+    line: int
+    message: str
+
+
+class ImportReport(BaseModel):
+    imported: int
+    errors: list[RowErrorOut]
+
+
+class TokenCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    role: str
+
+
+class TokenOut(BaseModel):
+    name: str
+    role: str
+    disabled: bool
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The secret. Shown once; only its SHA-256 is stored.")
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    ready: bool
+    database: bool
+    index: bool

@@ -1,0 +1,141 @@
+"""Multipart uploads, capped while they stream in and always deleted afterwards.
+
+FastAPI's own ``UploadFile`` parameters read the whole body before a handler runs, so an upload
+route declares none: it depends on :func:`receive_upload`, which counts bytes as they arrive (the
+Content-Length header is the client's claim, not a limit) and stops at the cap with a 413.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from vigil.api.errors import ApiError
+from vigil.config import Settings
+
+# Room for the multipart boundaries, part headers and the small form fields next to the file.
+_FRAMING_ALLOWANCE = 64 * 1024
+_MAX_FIELDS = 64
+_COPY_CHUNK = 1 << 20
+
+
+@dataclass
+class Upload:
+    """One uploaded file on disk (``path``, under its client-side ``filename``) and the form's
+    other fields."""
+
+    path: Path
+    filename: str
+    fields: dict[str, list[str]] = field(default_factory=dict)
+
+    def one(self, name: str) -> str | None:
+        values = self.fields.get(name)
+        return values[-1] if values else None
+
+    def many(self, name: str) -> list[str]:
+        """A repeatable field; each value may also be comma-separated (``labels=a,b``)."""
+        values = self.fields.get(name, [])
+        return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, "too_large", f"uploads are limited to {limit} bytes")
+
+
+async def _capped(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
+    received = 0
+    async for chunk in stream:
+        received += len(chunk)
+        if received > limit:
+            raise _TooLarge
+        yield chunk
+
+
+def _save(upload: UploadFile, limit: int) -> Path:
+    """Copy the parsed part to a named file (hashers and decoders want a path)."""
+    suffix = Path(upload.filename or "").suffix[:16]
+    fd, name = tempfile.mkstemp(prefix="vigil-upload-", suffix=suffix)
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(upload.file, out, _COPY_CHUNK)
+            size = out.tell()
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    if size > limit:
+        path.unlink()
+        raise too_large(limit)
+    return path
+
+
+async def _parse(request: Request, limit: int) -> tuple[UploadFile, dict[str, list[str]]]:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise ApiError(415, "unsupported_media_type", "send the file as multipart/form-data")
+    parser = MultiPartParser(
+        request.headers,
+        _capped(request.stream(), limit + _FRAMING_ALLOWANCE),
+        max_files=1,
+        max_fields=_MAX_FIELDS,
+    )
+    try:
+        form = await parser.parse()
+    except _TooLarge:
+        raise too_large(limit) from None
+    except MultiPartException as exc:
+        raise ApiError(400, "invalid_multipart", exc.message) from None
+    files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
+    fields: dict[str, list[str]] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            fields.setdefault(key, []).append(value)
+    if not files:
+        await form.close()
+        raise ApiError(400, "missing_file", "the form has no file part")
+    return files[0], fields
+
+
+async def receive_upload(request: Request) -> AsyncIterator[Upload]:
+    """FastAPI dependency: the request's one file, deleted once the response is done."""
+    settings: Settings = request.app.state.settings
+    limit = settings.max_upload_bytes
+    part, fields = await _parse(request, limit)
+    try:
+        path = await run_in_threadpool(_save, part, limit)
+    finally:
+        await part.close()
+    try:
+        yield Upload(path, part.filename or path.name, fields)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def upload_body(**fields: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI ``requestBody`` of an upload route: a ``file`` part plus the given form fields
+    (the route parses the body itself, so FastAPI cannot describe it)."""
+    properties: dict[str, Any] = {"file": {"type": "string", "format": "binary"}, **fields}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"type": "object", "required": ["file"], "properties": properties}
+                }
+            },
+        }
+    }
