@@ -13,7 +13,7 @@ import numpy as np
 #: ringing and noise on a flat bar stay below it, while texture in a photo does not.
 COLOUR_TOLERANCE = 24
 #: Share of a line's pixels that must be near its colour for the line to be flat. Below 1 so that
-#: a status bar's clock or battery icon, which cover a few percent of the line, do not stop the trim.
+#: a status bar's clock or battery icon, a few percent of the line, do not stop the trim.
 FLAT_SHARE = 0.9
 #: Mean absolute deviation of a flat line's near pixels. JPEG codes a flat 8x8 block exactly, so
 #: padding stays within it; soft photo areas (sky, studio walls) carry sensor noise of 2-3.
