@@ -133,6 +133,7 @@ async def add_content(name: str, upload: Received, known: Known) -> ContentAdded
 @router.post("/{name}/signals", status_code=201, dependencies=WRITE)
 def add_signals(name: str, body: list[BankSignalIn], known: Known) -> EntriesAdded:
     """Add signals computed elsewhere; each becomes one entry with its labels."""
+    known.banks.get(name)  # an empty list must 404 too, and writes nothing to find out
     signals = parse_signals(body)
     entries = [
         NewEntry([signal], item.labels, item.source, item.content_ref)
