@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,15 +85,33 @@ def test_every_route_refuses_roles_without_its_permission(api: Api) -> None:
     assert refused >= 10
 
 
-def test_probes_need_no_token(api: Api) -> None:
-    with api.client(None) as client:
-        assert client.get("/healthz").json() == {"status": "ok"}
-        ready = client.get("/readyz")
-        while ready.status_code == 503 and ready.json()["database"]:
-            ready = client.get("/readyz")  # the index is still loading
-        assert ready.status_code == 200, ready.text
-        assert ready.json() == {"ready": True, "database": True, "index": True}
-        assert client.get("/openapi.json").status_code == 200
+def test_probes_need_no_token_and_readyz_waits_for_the_index(api_settings: ApiSettings) -> None:
+    known = KnownContent(api_settings)
+    try:
+        unready_app = create_app(api_settings, known)
+        with serving(unready_app, lifespan="off") as url, httpx.Client(base_url=url) as client:
+            assert client.get("/healthz").json() == {"status": "ok"}
+            unready = client.get("/readyz")
+            assert client.get("/openapi.json").status_code == 200
+        with serving(create_app(api_settings, known)) as url, httpx.Client(base_url=url) as client:
+            ready = _poll_until_ready(client)
+    finally:
+        known.close()
+    assert unready.status_code == 503
+    assert unready.json() == {"ready": False, "database": True, "index": False}
+    assert ready.status_code == 200
+    assert ready.json() == {"ready": True, "database": True, "index": True}
+
+
+def _poll_until_ready(client: httpx.Client) -> httpx.Response:
+    """The index loads in the background after start-up; wait (boundedly) for it."""
+    pause = threading.Event()
+    for _ in range(500):
+        response = client.get("/readyz")
+        if response.status_code == 200:
+            break
+        pause.wait(0.02)
+    return response
 
 
 @pytest.fixture

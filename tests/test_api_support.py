@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Literal
 
 import httpx
 import pytest
@@ -27,13 +28,16 @@ _START_POLLS = 500
 
 
 @contextmanager
-def serving(app: FastAPI, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve ``app`` until the block exits; yields its base URL."""
+def serving(
+    app: FastAPI, host: str = "127.0.0.1", lifespan: Literal["on", "off"] = "on"
+) -> Iterator[str]:
+    """Serve ``app`` until the block exits; yields its base URL. Without the lifespan the app
+    never starts loading its index, so it stays unready."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     started = threading.Event()
