@@ -5,8 +5,9 @@ from __future__ import annotations
 from vigil.hashing.signals.base import Signal, SignalType
 from vigil.hashing.signals.digest import MD5Signal, SHA256Signal
 from vigil.hashing.signals.pdq import PdqSignal
+from vigil.hashing.signals.vpdq import VpdqSignal
 
-SIGNAL_TYPES: tuple[SignalType, ...] = (PdqSignal(), MD5Signal(), SHA256Signal())
+SIGNAL_TYPES: tuple[SignalType, ...] = (PdqSignal(), MD5Signal(), SHA256Signal(), VpdqSignal())
 
 _BY_NAME: dict[str, SignalType] = {
     name: signal_type

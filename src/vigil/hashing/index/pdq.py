@@ -1,0 +1,239 @@
+"""Exact PDQ search: a persisted base segment, an in-memory delta, and a deleted-id set.
+
+Why this design (measured on the 2-core build machine, ``bench/match_pdq.py``): faiss's
+``IndexBinaryFlat`` scans every code (~2 ms/query at 1M, ~20 ms at 10M) and faiss's
+``IndexBinaryMultiHash(256, 16, 16)`` with ``nflip=1`` probes hash maps of 16-bit substrings
+(~2.3 ms/query at 1M; its 16-bit buckets hold ~150 codes each at 10M, so ~40k random reads per
+query). Our own multi-index hashing (:mod:`vigil.hashing.index.mih`) stores buckets as sorted
+arrays and, above 2M codes, uses 24-bit substrings, so a query verifies a few thousand codes with
+a handful of vectorised numpy calls; it is the fastest exact option at d <= 31 at every size we
+measured. Above distance 31 the pigeonhole guarantee would need many more probes, so the base
+falls back to faiss's flat scan; the base's codes live in that ``IndexBinaryFlat`` (the MIH
+reads them through a zero-copy view), so they are stored once and the snapshot is faiss's own
+``write_index_binary`` file plus numpy arrays for ids and buckets: loading reads files, no
+re-hashing and no re-sorting.
+
+Adds go to the delta and are searchable as soon as :meth:`PdqIndex.add` returns; the delta is a
+brute-force numpy scan, kept small by :meth:`PdqIndex.compact`, which merges it into a new base
+outside the lock and swaps the state in one assignment, so queries never wait for it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from vigil.hashing.index.base import IndexHit
+from vigil.hashing.index.mih import CODE_BYTES, MIH_RADIUS, MultiIndexHash, as_words, hamming_rows
+
+#: (query row, id, distance) triples; one array each.
+Matches = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+#: Query-code pairs the delta scan holds in memory at once (x 32 bytes, twice).
+_DELTA_PAIRS = 1 << 20
+
+_NO_MATCHES: Matches = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int32))
+
+
+def hex_to_codes(values: list[str]) -> np.ndarray:
+    """PDQ hex strings as an (n, 32) uint8 array (the byte order faiss and the hex share)."""
+    if not values:
+        return np.empty((0, CODE_BYTES), dtype=np.uint8)
+    return np.frombuffer(bytes.fromhex("".join(values)), dtype=np.uint8).reshape(-1, CODE_BYTES)
+
+
+@dataclass(frozen=True)
+class _Base:
+    """An immutable segment: codes in a faiss flat index, MIH buckets over them, and ids."""
+
+    flat: faiss.IndexBinary
+    mih: MultiIndexHash
+    ids: np.ndarray
+
+    @classmethod
+    def from_flat(cls, flat: faiss.IndexBinary, ids: np.ndarray) -> _Base:
+        return cls(flat, MultiIndexHash.build(_flat_codes(flat)), ids)
+
+    @classmethod
+    def build(cls, codes: np.ndarray, ids: np.ndarray) -> _Base:
+        flat = faiss.IndexBinaryFlat(CODE_BYTES * 8)
+        if len(codes):
+            flat.add(np.ascontiguousarray(codes))
+        return cls.from_flat(flat, np.asarray(ids, dtype=np.int64))
+
+    @property
+    def codes(self) -> np.ndarray:
+        return self.mih.codes
+
+    def search(self, queries: np.ndarray, threshold: int) -> Matches:
+        if not len(self.ids):
+            return _NO_MATCHES
+        if threshold <= MIH_RADIUS:
+            q, rows, dist = self.mih.search(queries, threshold)
+            return q, self.ids[rows], dist
+        # faiss's radius is exclusive.
+        lims, dist, rows = self.flat.range_search(queries, threshold + 1)
+        q = np.repeat(np.arange(len(queries)), np.diff(lims))
+        return q, self.ids[rows], dist.astype(np.int32)
+
+    def save(self, directory: Path) -> None:
+        faiss.write_index_binary(self.flat, str(directory / "codes.faiss"))
+        np.save(directory / "ids.npy", self.ids)
+        self.mih.save(directory)
+
+    @classmethod
+    def load(cls, directory: Path) -> _Base:
+        flat = faiss.read_index_binary(str(directory / "codes.faiss"))
+        mih = MultiIndexHash.load(directory, _flat_codes(flat))
+        return cls(flat, mih, np.load(directory / "ids.npy"))
+
+
+def _flat_codes(flat: faiss.IndexBinary) -> np.ndarray:
+    """A zero-copy (n, 32) view of a flat index's storage; valid while ``flat`` lives and does
+    not grow (a base never grows)."""
+    if flat.ntotal == 0:
+        return np.empty((0, CODE_BYTES), dtype=np.uint8)
+    storage: Any = flat
+    view = faiss.rev_swig_ptr(storage.xb.data(), flat.ntotal * CODE_BYTES)
+    return np.asarray(view).reshape(-1, CODE_BYTES)
+
+
+@dataclass(frozen=True)
+class _Delta:
+    codes: np.ndarray = field(default_factory=lambda: np.empty((0, CODE_BYTES), np.uint8))
+    ids: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+
+    def search(self, queries: np.ndarray, threshold: int) -> Matches:
+        if not len(self.ids):
+            return _NO_MATCHES
+        n = len(self.ids)
+        words, qwords = as_words(self.codes), as_words(queries)
+        # Brute force over (query, code) pairs, a bounded number at a time: the delta stays small
+        # (compaction), so this is cheap, but a big query batch must not blow up memory.
+        step = max(1, _DELTA_PAIRS // n)
+        parts = []
+        for lo in range(0, len(queries), step):
+            chunk = qwords[lo : lo + step]
+            dist = hamming_rows(np.tile(words, (len(chunk), 1)), np.repeat(chunk, n, axis=0))
+            (hit,) = np.nonzero(dist <= threshold)
+            parts.append((hit // n + lo, self.ids[hit % n], dist[hit]))
+        q, ids, dist = (np.concatenate(column) for column in zip(*parts, strict=True))
+        return q, ids, dist
+
+
+@dataclass(frozen=True)
+class _State:
+    base: _Base
+    delta: _Delta
+    deleted: frozenset[int]
+
+
+class PdqIndex:
+    """Exact Hamming-distance search over PDQ codes with int64 ids. Thread-safe."""
+
+    def __init__(self, base: _Base | None = None) -> None:
+        empty = _Base.build(np.empty((0, CODE_BYTES), np.uint8), np.empty(0, np.int64))
+        self._state = _State(base or empty, _Delta(), frozenset())
+        self._lock = threading.Lock()
+        self._compact_lock = threading.Lock()
+
+    @classmethod
+    def build(cls, codes: np.ndarray, ids: np.ndarray) -> PdqIndex:
+        return cls(_Base.build(codes, ids))
+
+    def __len__(self) -> int:
+        state = self._state
+        return len(state.base.ids) + len(state.delta.ids) - len(state.deleted)
+
+    @property
+    def delta_size(self) -> int:
+        return len(self._state.delta.ids)
+
+    def add(self, codes: np.ndarray, ids: np.ndarray) -> None:
+        """Make ``codes`` searchable now, under ``ids`` (which must be new)."""
+        with self._lock:
+            state = self._state
+            delta = _Delta(
+                np.concatenate([state.delta.codes, codes]),
+                np.concatenate([state.delta.ids, np.asarray(ids, dtype=np.int64)]),
+            )
+            self._state = _State(state.base, delta, state.deleted)
+
+    def remove(self, ids: list[int]) -> None:
+        """Hide ``ids`` from results now; compaction drops their codes."""
+        with self._lock:
+            state = self._state
+            self._state = _State(state.base, state.delta, state.deleted | frozenset(ids))
+
+    def search(self, queries: np.ndarray, threshold: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each of the (q, 32) uint8 ``queries``: (ids, distances) within ``threshold``."""
+        state = self._state  # one read: a concurrent swap cannot mix two states
+        queries = np.ascontiguousarray(queries, dtype=np.uint8)
+        parts = [state.base.search(queries, threshold), state.delta.search(queries, threshold)]
+        q, ids, dist = (np.concatenate(column) for column in zip(*parts, strict=True))
+        if state.deleted:
+            live = ~np.isin(ids, np.fromiter(state.deleted, np.int64, len(state.deleted)))
+            q, ids, dist = q[live], ids[live], dist[live]
+        order = np.argsort(q, kind="stable")
+        bounds = np.searchsorted(q[order], np.arange(len(queries) + 1))
+        ids, dist = ids[order], dist[order]
+        return [(ids[a:b], dist[a:b]) for a, b in itertools.pairwise(bounds)]
+
+    def compact(self) -> None:
+        """Merge the delta into a new base and drop deleted codes; queries continue meanwhile."""
+        with self._compact_lock:
+            start = self._state
+            codes = np.concatenate([start.base.codes, start.delta.codes])
+            ids = np.concatenate([start.base.ids, start.delta.ids])
+            if start.deleted:
+                keep = ~np.isin(ids, np.fromiter(start.deleted, np.int64, len(start.deleted)))
+                codes, ids = codes[keep], ids[keep]
+            base = _Base.build(codes, ids)
+            with self._lock:
+                now = self._state
+                # Rows added and ids removed while we were building stay pending.
+                done = len(start.delta.ids)
+                delta = _Delta(now.delta.codes[done:], now.delta.ids[done:])
+                self._state = _State(base, delta, now.deleted - start.deleted)
+
+    def save(self, directory: Path) -> None:
+        """Write a snapshot of everything added so far (compacting first) into ``directory``."""
+        if self.delta_size or self._state.deleted:
+            self.compact()
+        directory.mkdir(parents=True, exist_ok=True)
+        self._state.base.save(directory)
+
+    @classmethod
+    def load(cls, directory: Path) -> PdqIndex:
+        return cls(_Base.load(directory))
+
+
+class PdqSignalIndex:
+    """PDQ hex values in, :class:`IndexHit` lists out: the :class:`PdqIndex` a set holds."""
+
+    def __init__(self, index: PdqIndex | None = None) -> None:
+        self.index = index or PdqIndex()
+
+    def add(self, ids: Sequence[int], values: Sequence[str]) -> None:
+        self.index.add(hex_to_codes(list(values)), np.asarray(ids, dtype=np.int64))
+
+    def query(self, values: Sequence[str], threshold: float) -> list[list[IndexHit]]:
+        results = self.index.search(hex_to_codes(list(values)), int(threshold))
+        return [
+            [IndexHit(i, float(d)) for i, d in zip(ids.tolist(), dist.tolist(), strict=True)]
+            for ids, dist in results
+        ]
+
+    def save(self, directory: Path) -> None:
+        self.index.save(directory)
+
+    @classmethod
+    def load(cls, directory: Path) -> PdqSignalIndex:
+        return cls(PdqIndex.load(directory))
