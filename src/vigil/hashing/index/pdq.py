@@ -80,7 +80,7 @@ class _Base:
             return q, self.ids[rows], dist
         # faiss's radius is exclusive.
         lims, dist, rows = self.flat.range_search(queries, threshold + 1)
-        q = np.repeat(np.arange(len(queries)), np.diff(lims))
+        q = np.repeat(np.arange(len(queries)), np.diff(lims).astype(np.int64))
         return q, self.ids[rows], dist.astype(np.int32)
 
     def save(self, directory: Path) -> None:
