@@ -47,6 +47,9 @@ LAYOUT_16 = tuple(Table(2 * i, 2, 1) for i in range(16))
 #: ~18x fewer candidates than LAYOUT_16 at 10M codes, at the cost of 64 MB of offsets per table.
 LAYOUT_24 = (*(Table(3 * i, 3, 2) for i in range(10)), Table(30, 2, 1))
 
+#: Rows turned into keys per matrix product while building.
+_KEY_BLOCK = 1 << 18
+
 #: From this many codes on, LAYOUT_24's fixed ~640 MB of offsets pays for itself in speed.
 LARGE_INDEX = 2_000_000
 
@@ -73,8 +76,15 @@ def _key_weights(layout: tuple[Table, ...]) -> np.ndarray:
 
 
 def _keys(codes: np.ndarray, layout: tuple[Table, ...]) -> np.ndarray:
-    """Each row's substring in each table as an integer key (big-endian, like the hex)."""
-    keys: np.ndarray = codes.astype(np.int64) @ _key_weights(layout)
+    """Each row's substring in each table as an integer key (big-endian, like the hex).
+
+    One matrix product per block of rows: a single call for a query batch, and bounded
+    temporary memory (the int64 copy of a block) when building over millions of codes.
+    """
+    weights = _key_weights(layout)
+    keys = np.empty((len(codes), len(layout)), dtype=np.int64)
+    for lo in range(0, len(codes), _KEY_BLOCK):
+        keys[lo : lo + _KEY_BLOCK] = codes[lo : lo + _KEY_BLOCK].astype(np.int64) @ weights
     return keys
 
 
@@ -89,7 +99,8 @@ def hamming_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise Hamming distance between two (k, 4) uint64 arrays (``a`` is overwritten)."""
     np.bitwise_xor(a, b, out=a)
     x = np.bitwise_count(a)
-    return x[:, 0].astype(np.int32) + x[:, 1] + x[:, 2] + x[:, 3]
+    dist: np.ndarray = x[:, 0].astype(np.int32) + x[:, 1] + x[:, 2] + x[:, 3]
+    return dist
 
 
 def as_words(codes: np.ndarray) -> np.ndarray:

@@ -153,6 +153,14 @@ class PdqIndex:
         return len(state.base.ids) + len(state.delta.ids) - len(state.deleted)
 
     @property
+    def nbytes(self) -> int:
+        """Memory held by the arrays (codes, ids, buckets, delta)."""
+        state = self._state
+        mih = state.base.mih
+        arrays = (mih.codes, mih.perm, mih.offsets, state.base.ids, state.delta.codes)
+        return sum(a.nbytes for a in arrays) + state.delta.ids.nbytes
+
+    @property
     def delta_size(self) -> int:
         return len(self._state.delta.ids)
 
