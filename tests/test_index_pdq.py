@@ -30,12 +30,14 @@ def bank_and_queries(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.vstack([*planted, codes[0], noise])
 
 
-def brute_force(codes: np.ndarray, ids: np.ndarray, query: np.ndarray, threshold: int) -> set:
+def brute_force(
+    codes: np.ndarray, ids: np.ndarray, query: np.ndarray, threshold: int
+) -> set[tuple[int, int]]:
     dist = np.unpackbits(codes ^ query, axis=1).sum(axis=1)
     return {(int(i), int(d)) for i, d in zip(ids, dist, strict=True) if d <= threshold}
 
 
-def as_sets(results: list[tuple[np.ndarray, np.ndarray]]) -> list[set]:
+def as_sets(results: list[tuple[np.ndarray, np.ndarray]]) -> list[set[tuple[int, int]]]:
     return [set(zip(ids.tolist(), dist.tolist(), strict=True)) for ids, dist in results]
 
 
