@@ -30,13 +30,16 @@ def photo(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
     return image
 
 
-def write_jpeg(path: Path, seed: int, size: tuple[int, int] = (640, 480), quality: int = 90) -> Path:
+def write_jpeg(
+    path: Path, seed: int, size: tuple[int, int] = (640, 480), quality: int = 90
+) -> Path:
     photo(seed, size).save(path, "JPEG", quality=quality)
     return path
 
 
-def write_video(path: Path, seed: int, seconds: float = 4.0, fps: int = 10,
-                size: tuple[int, int] = (320, 240)) -> Path:
+def write_video(
+    path: Path, seed: int, seconds: float = 4.0, fps: int = 10, size: tuple[int, int] = (320, 240)
+) -> Path:
     """An H.264 MP4 of a slowly panning synthetic scene."""
     width, height = size
     scene = np.asarray(photo(seed, (width * 2, height)))
@@ -51,6 +54,20 @@ def write_video(path: Path, seed: int, seconds: float = 4.0, fps: int = 10,
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     return path
+
+
+def reencode(source: Path, target: Path, size: tuple[int, int], crf: int = 35) -> Path:
+    """Decode, resize and re-encode at a lower quality: what a re-uploader's tool does."""
+    with av.open(str(source)) as src, av.open(str(target), "w") as dst:
+        in_stream = src.streams.video[0]
+        out = dst.add_stream("libx264", rate=in_stream.average_rate, options={"crf": str(crf)})
+        out.width, out.height, out.pix_fmt = size[0], size[1], "yuv420p"
+        for frame in src.decode(in_stream):
+            resized = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+            resized.pts = None
+            dst.mux(out.encode(resized))
+        dst.mux(out.encode(None))
+    return target
 
 
 def truncate(source: Path, target: Path, keep: float = 0.5) -> Path:

@@ -51,7 +51,9 @@ def test_invalid_input_writes_nothing(db: Database) -> None:
     with pytest.raises(BankError, match="pdq_threshold"):
         banks.create("c", pdq_threshold=300)
     with pytest.raises(ValueError, match="64 hex"):
-        banks.add_entries("b", [NewEntry([Signal("pdq", PDQ, 100)]), NewEntry([Signal("pdq", "ab")])])
+        banks.add_entries(
+            "b", [NewEntry([Signal("pdq", PDQ, 100)]), NewEntry([Signal("pdq", "ab")])]
+        )
     assert banks.get("b").entries == 0
     with pytest.raises(BankNotFound):
         banks.add_entries("missing", [NewEntry([Signal("pdq", PDQ)])])

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from media_factory import write_jpeg
-
 from vigil.config import Settings
+
+from media_factory import write_jpeg
 
 VIGIL = [sys.executable, "-m", "vigil"]
 
@@ -37,7 +37,10 @@ def test_bank_add_match_export_import(settings: Settings, tmp_path: Path) -> Non
     run(settings, "bank", "create", "incident", "--description", "test")
     added = run(settings, "bank", "add", "incident", str(evidence), "--label", "attack")
     assert "added 3 entries" in added.stdout and "broken.jpg" in added.stderr
-    assert run(settings, "bank", "add", "incident", str(evidence), "--strict", check=False).returncode == 1
+    assert (
+        run(settings, "bank", "add", "incident", str(evidence), "--strict", check=False).returncode
+        == 1
+    )
 
     uploads = tmp_path / "uploads"
     uploads.mkdir()
@@ -54,7 +57,10 @@ def test_bank_add_match_export_import(settings: Settings, tmp_path: Path) -> Non
     run(settings, "bank", "create", "copy")
     imported = run(settings, "bank", "import", "copy", str(exported))
     assert "bad row(s) skipped" in imported.stdout
-    listing = {o["name"]: o for o in map(json.loads, run(settings, "bank", "list", "--json").stdout.splitlines())}
+    listing = {
+        o["name"]: o
+        for o in map(json.loads, run(settings, "bank", "list", "--json").stdout.splitlines())
+    }
     assert listing["copy"]["signals"] == listing["incident"]["signals"] > 0
 
 

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from media_factory import png_bomb, truncate, write_jpeg, write_video
 
 from vigil.hashing import MediaError, MediaLimits, hash_file, hash_paths
 from vigil.hashing.media import Media
+
+from media_factory import png_bomb, truncate, write_jpeg, write_video
 
 
 def test_jpeg_hashes_to_pdq_md5_sha256(tmp_path: Path) -> None:
@@ -21,18 +23,30 @@ def test_a_video_is_sniffed_as_video(tmp_path: Path) -> None:
     assert Media(write_video(tmp_path / "v.mp4", seed=2)).kind == "video"
 
 
-@pytest.mark.parametrize(
-    ("make", "reason"),
-    [
-        (lambda d: (d / "empty.jpg").write_bytes(b"") and d / "empty.jpg", "empty"),
-        (lambda d: (d / "notes.txt").write_text("just words\n") and d / "notes.txt", "unsupported"),
-        (lambda d: truncate(write_jpeg(d / "x.jpg", 3), d / "cut.jpg", 0.3), "corrupt"),
-        (lambda d: png_bomb(d / "bomb.png"), "bomb"),
-        (lambda d: d / "does-not-exist.jpg", "unreadable"),
-    ],
-    ids=["zero-byte", "text", "truncated-jpeg", "decompression-bomb", "missing"],
-)
-def test_bad_input_gets_a_clear_reason(tmp_path: Path, make, reason: str) -> None:  # type: ignore[no-untyped-def]
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+BAD_INPUTS: dict[str, tuple[Callable[[Path], Path], str]] = {
+    "zero-byte": (lambda d: _write(d / "empty.jpg", b""), "empty"),
+    "text": (lambda d: _write(d / "notes.txt", b"just words\n"), "unsupported"),
+    "truncated-jpeg": (
+        lambda d: truncate(write_jpeg(d / "x.jpg", 3), d / "cut.jpg", 0.3),
+        "corrupt",
+    ),
+    "truncated-video": (
+        lambda d: truncate(write_video(d / "v.mp4", 3), d / "cut.mp4", 0.4),
+        "corrupt",
+    ),
+    "decompression-bomb": (lambda d: png_bomb(d / "bomb.png"), "bomb"),
+    "missing": (lambda d: d / "does-not-exist.jpg", "unreadable"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_gets_a_clear_reason(tmp_path: Path, case: str) -> None:
+    make, reason = BAD_INPUTS[case]
     result = hash_file(make(tmp_path))
     assert not result.ok and result.signals == []
     assert isinstance(result.error, MediaError) and result.error.reason == reason

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from vigil.hashing import BankError, BankNotFound
+from vigil.hashing import BankError, BankExists, BankNotFound
 
 
 class ErrorBody(BaseModel):
@@ -65,6 +65,10 @@ async def _bank_not_found(_: Request, exc: Exception) -> JSONResponse:
     return _response(404, "bank_not_found", str(exc))
 
 
+async def _bank_exists(_: Request, exc: Exception) -> JSONResponse:
+    return _response(409, "bank_exists", str(exc))
+
+
 async def _bank_error(_: Request, exc: Exception) -> JSONResponse:
     return _response(422, "invalid_bank_request", str(exc))
 
@@ -75,4 +79,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     # Starlette picks the handler of the most specific class, so BankNotFound wins over BankError.
     app.add_exception_handler(BankNotFound, _bank_not_found)
+    app.add_exception_handler(BankExists, _bank_exists)
     app.add_exception_handler(BankError, _bank_error)

@@ -15,7 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from vigil.config import get_settings
 from vigil.hashing import BankError, KnownContent
 
-stderr = Console(stderr=True)
+# soft_wrap: a path in an error message must stay whole, whatever the terminal width.
+stderr = Console(stderr=True, soft_wrap=True)
 stdout = Console()
 T = TypeVar("T")
 

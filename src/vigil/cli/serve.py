@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import typer
-import uvicorn
 
-from vigil.api.app import create_app
 from vigil.config import get_settings
 
 
@@ -14,6 +12,11 @@ def serve(
     port: int = typer.Option(8000, help="Port to listen on."),
 ) -> None:
     """Serve the REST API (OpenAPI docs at /docs). Clients need a token: see `vigil token`."""
+    # Imported here: the web stack costs every other command a second of start-up.
+    import uvicorn
+
+    from vigil.api.app import create_app
+
     settings = get_settings()
     # Access logs off: uvicorn would log query strings, and /h/hash?url= may carry private URLs.
     uvicorn.run(

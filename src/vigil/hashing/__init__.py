@@ -9,7 +9,14 @@ Public API::
     result, report = known.match(Path("upload.jpg"))
 """
 
-from vigil.hashing.banks import BankError, BankInfo, BankNotFound, BankService, NewEntry
+from vigil.hashing.banks import (
+    BankError,
+    BankExists,
+    BankInfo,
+    BankNotFound,
+    BankService,
+    NewEntry,
+)
 from vigil.hashing.hasher import HashResult, hash_file, hash_paths, iter_media_paths
 from vigil.hashing.matcher import Match, Matcher, MatchReport
 from vigil.hashing.media import MediaError, MediaLimits
@@ -19,6 +26,7 @@ from vigil.hashing.signals import SIGNAL_TYPES, Signal, SignalType, get_signal_t
 __all__ = [
     "SIGNAL_TYPES",
     "BankError",
+    "BankExists",
     "BankInfo",
     "BankNotFound",
     "BankService",

@@ -25,6 +25,10 @@ class BankNotFound(BankError):
     pass
 
 
+class BankExists(BankError):
+    pass
+
+
 @dataclass(frozen=True)
 class BankInfo:
     id: int
@@ -123,7 +127,7 @@ class BankService:
         _check_thresholds(pdq_threshold, vpdq_query_share, vpdq_index_share)
         with self.db.session() as session:
             if session.scalar(select(Bank.id).where(Bank.name == name)) is not None:
-                raise BankError(f"a bank named {name!r} already exists")
+                raise BankExists(f"a bank named {name!r} already exists")
             bank = Bank(
                 name=name,
                 description=description,
@@ -197,6 +201,18 @@ class BankService:
             entry_ids.extend(self._insert(name, batch))
         return entry_ids
 
+    def find_entry(self, name: str, signal: Signal) -> int | None:
+        """The entry of this bank that already holds exactly this signal, if any."""
+        with self.db.session() as session:
+            bank_id = self._bank(session, name).id
+            return session.scalar(
+                select(EntrySignal.entry_id)
+                .where(EntrySignal.bank_id == bank_id)
+                .where(EntrySignal.signal_type == signal.signal_type)
+                .where(EntrySignal.lookup == lookup_key(signal.value))
+                .limit(1)
+            )
+
     def iter_signals(self, name: str) -> Iterator[BankedSignal]:
         with self.db.session() as session:
             bank = self._bank(session, name)
@@ -207,7 +223,7 @@ class BankService:
                 .order_by(EntrySignal.id)
                 .execution_options(yield_per=_INSERT_BATCH)
             )
-            for signal, entry in rows.tuples():
+            for signal, entry in rows:
                 yield BankedSignal(
                     signal.signal_type,
                     signal.value,

@@ -127,9 +127,12 @@ class Matcher:
         for signal in signals:
             if (
                 signal.signal_type == "pdq"
-                and (signal.quality or 0) < self.settings.pdq_min_quality
+                and signal.quality is not None
+                and signal.quality < self.settings.pdq_min_quality
             ):
-                continue  # flat or tiny images hash to near-constant PDQs that match anything
+                # Flat or tiny images hash to near-constant PDQs that match anything. A hash
+                # given without its quality (an HMA lookup) is matched: the caller vouches for it.
+                continue
             by_type[get_signal_type(signal.signal_type).name].append(signal.value)
         best: dict[int, IndexHit] = {}
         for signal_type, values in by_type.items():
@@ -150,7 +153,7 @@ class Matcher:
                 select(EntrySignal, BankEntry)
                 .join(BankEntry, EntrySignal.entry_id == BankEntry.id)
                 .where(EntrySignal.id.in_(list(hits)))
-            ).tuples()
+            )
             for signal, entry in rows:
                 rule = rules.get(signal.bank_id)
                 hit = hits[signal.id]

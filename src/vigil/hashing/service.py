@@ -67,12 +67,18 @@ class KnownContent:
         seen_at: datetime | None = None,
     ) -> Iterator[tuple[HashResult, int | None]]:
         """Hash each file (with bank-side variants) and add it; yields as it goes so a caller can
-        show progress. A file that fails is yielded with ``None`` and nothing is written for it."""
+        show progress. A file that fails is yielded with ``None`` and nothing is written for it.
+        A file whose bytes the bank already holds is not added twice: its entry id is yielded."""
         self.banks.get(bank)  # fail before hashing anything if the bank does not exist
         for path in iter_media_paths(paths):
             result = hash_file(path, limits=self.limits, for_bank=True)
             if not result.ok:
                 yield result, None
+                continue
+            sha256 = next(s for s in result.signals if s.signal_type == "sha256")
+            existing = self.banks.find_entry(bank, sha256)
+            if existing is not None:
+                yield result, existing
                 continue
             entry = NewEntry(result.signals, list(labels), source, str(path), seen_at)
             (entry_id,) = self.banks.add_entries(bank, [entry])

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vigil.api.auth import Require
 from vigil.api.common import hash_upload, known_content, parse_signals
-from vigil.api.errors import ApiError, ErrorBody
+from vigil.api.errors import ErrorBody
 from vigil.api.models import (
     BankCreate,
     BankOut,
@@ -26,7 +26,7 @@ from vigil.api.models import (
     RowErrorOut,
 )
 from vigil.api.uploads import Upload, receive_upload, upload_body
-from vigil.hashing import BankError, BankInfo, BankNotFound, KnownContent, NewEntry
+from vigil.hashing import BankInfo, KnownContent, NewEntry
 from vigil.hashing.banks import BankedSignal
 from vigil.hashing.formats import HashListFormat, format_for_path, read_hash_list, write_hash_list
 
@@ -71,22 +71,7 @@ def list_banks(known: Known) -> list[BankOut]:
     responses={409: {"model": ErrorBody, "description": "A bank with that name exists."}},
 )
 def create_bank(body: BankCreate, known: Known) -> BankOut:
-    try:
-        return _out(known.banks.create(**body.model_dump()))
-    except BankError as exc:
-        # BankService raises one error type for every refusal; a name clash is the one to tell
-        # apart, so a client can treat "already there" as success.
-        if _exists(known, body.name):
-            raise ApiError(409, "bank_exists", str(exc)) from None
-        raise
-
-
-def _exists(known: KnownContent, name: str) -> bool:
-    try:
-        known.banks.get(name)
-    except BankNotFound:
-        return False
-    return True
+    return _out(known.banks.create(**body.model_dump()))
 
 
 @router.get("/{name}", dependencies=READ)
