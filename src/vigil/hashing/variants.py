@@ -1,0 +1,52 @@
+"""Which hashes a bank stores for an image entry, and which hashes an upload is searched with.
+
+Uploads are the hot path, so the query side computes one PDQ hash of the unletterboxed image.
+The bank side does the extra work once per entry: the 8 rotations/mirrors of its unletterboxed
+image (``pdqhash.compute_dihedral`` gives all 8 for about the cost of one), so a mirrored or
+90-degree-rotated upload still meets a hash in the index.
+
+PDQ cannot follow crops or small rotations: a 2 % shift of framing moves it 36 bits, a 5 %
+corner crop 83 (median), as far as an unrelated image, so bank-side crop grids would need
+hundreds of hashes per entry to cover crops at arbitrary offsets. Those edits are left to the
+embedding second stage (:mod:`vigil.hashing.signals.embedding`), enabled with ``embedding=True``
+on both sides. bench/robustness.py has the measurements behind these choices.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vigil.hashing.preprocess import unletterbox
+from vigil.hashing.signals.base import Signal
+from vigil.hashing.signals.pdq import PdqSignal, dihedral_pdq_of_rgb, pdq_of_rgb
+
+ORIGINAL = "original"
+
+
+def _embedding_signal(content: np.ndarray) -> Signal:
+    # Imported here: the embedding needs torch, an optional extra that plain PDQ users skip.
+    from vigil.hashing.signals.embedding import EmbeddingSignal, embed_rgb, encode_vector
+
+    return Signal(EmbeddingSignal.name, encode_vector(embed_rgb(content)), variant=ORIGINAL)
+
+
+def bank_image_signals(rgb: np.ndarray, *, embedding: bool = False) -> list[Signal]:
+    """Hashes to store for a bank entry: the 8 dihedral PDQ variants (and the embedding)."""
+    content = unletterbox(rgb)
+    signals = [
+        Signal(PdqSignal.name, value, quality, variant)
+        for variant, value, quality in dihedral_pdq_of_rgb(content)
+    ]
+    if embedding:
+        signals.append(_embedding_signal(content))
+    return signals
+
+
+def query_image_signals(rgb: np.ndarray, *, embedding: bool = False) -> list[Signal]:
+    """Hashes to search an upload with: one PDQ hash (and the embedding)."""
+    content = unletterbox(rgb)
+    value, quality = pdq_of_rgb(content)
+    signals = [Signal(PdqSignal.name, value, quality, ORIGINAL)]
+    if embedding:
+        signals.append(_embedding_signal(content))
+    return signals

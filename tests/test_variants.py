@@ -1,0 +1,96 @@
+"""Bank and query hashes on real photos: edited copies meet their original, others do not."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from vigil.hashing.signals.base import Signal
+from vigil.hashing.signals.pdq import DIHEDRAL_VARIANTS, hamming
+from vigil.hashing.variants import bank_image_signals, query_image_signals
+
+# Meta's recommended PDQ match distance; bench/robustness.py measures vigil's own.
+PDQ_MATCH = 31
+
+
+def _kodak(shared_data: Path, number: int) -> Image.Image:
+    with Image.open(shared_data / "images" / "kodak24" / f"{number:02d}.png") as image:
+        return image.convert("RGB")
+
+
+def _jpeg_rgb(image: Image.Image, quality: int = 75) -> np.ndarray:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return np.asarray(decoded.convert("RGB"))
+
+
+def _pdq_distance(query: list[Signal], bank: list[Signal]) -> int:
+    return min(
+        hamming(q.value, b.value)
+        for q in query
+        for b in bank
+        if q.signal_type == b.signal_type == "pdq"
+    )
+
+
+def _letterboxed(image: Image.Image) -> Image.Image:
+    canvas = Image.new("RGB", (image.width, image.height + 200), (250, 250, 250))
+    canvas.paste(image, (0, 130))
+    return canvas
+
+
+def test_bank_holds_the_eight_dihedral_hashes_and_query_one(shared_data: Path) -> None:
+    rgb = np.asarray(_kodak(shared_data, 1))
+    bank = bank_image_signals(rgb)
+    assert [s.variant for s in bank] == list(DIHEDRAL_VARIANTS)
+    assert all(s.signal_type == "pdq" and s.quality is not None for s in bank)
+    (query,) = query_image_signals(rgb)
+    assert query.variant == "original"
+    assert query.value == bank[0].value
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [ImageOps.mirror, ImageOps.flip, lambda image: image.rotate(90, expand=True), _letterboxed],
+    ids=["mirror", "flip", "rotate_90", "letterbox"],
+)
+def test_edited_copy_meets_its_original(
+    shared_data: Path, edit: Callable[[Image.Image], Image.Image]
+) -> None:
+    photo = _kodak(shared_data, 23)
+    bank = bank_image_signals(np.asarray(photo))
+    copy = query_image_signals(_jpeg_rgb(edit(photo)))
+    assert _pdq_distance(copy, bank) <= PDQ_MATCH
+
+
+def test_other_photos_stay_far(shared_data: Path) -> None:
+    bank = bank_image_signals(np.asarray(_kodak(shared_data, 23)))
+    for number in (2, 9, 15, 19):
+        query = query_image_signals(_jpeg_rgb(_kodak(shared_data, number)))
+        assert _pdq_distance(query, bank) > 2 * PDQ_MATCH
+
+
+def test_embedding_follows_a_corner_crop_that_pdq_loses(shared_data: Path) -> None:
+    pytest.importorskip("torch")
+    from vigil.hashing.signals.embedding import MATCH_DISTANCE, EmbeddingSignal
+
+    signal_type = EmbeddingSignal()
+    photo = _kodak(shared_data, 19)
+    cropped = photo.crop((0, 0, round(0.9 * photo.width), round(0.9 * photo.height)))
+    bank = bank_image_signals(np.asarray(photo), embedding=True)
+    copy = query_image_signals(_jpeg_rgb(cropped), embedding=True)
+    other = query_image_signals(_jpeg_rgb(_kodak(shared_data, 8)), embedding=True)
+    assert _pdq_distance(copy, bank) > PDQ_MATCH
+    (bank_vector,) = [s.value for s in bank if s.signal_type == signal_type.name]
+    (copy_vector,) = [s.value for s in copy if s.signal_type == signal_type.name]
+    (other_vector,) = [s.value for s in other if s.signal_type == signal_type.name]
+    assert signal_type.distance(copy_vector, bank_vector) <= MATCH_DISTANCE
+    assert signal_type.distance(other_vector, bank_vector) > MATCH_DISTANCE
+    assert signal_type.validate(bank_vector) == bank_vector
