@@ -8,6 +8,7 @@ import numpy as np
 import pdqhash
 
 from vigil.hashing.media import Media, MediaKind
+from vigil.hashing.preprocess import unletterbox
 from vigil.hashing.signals.base import Signal, SignalType, validate_hex
 
 PDQ_BITS = 256
@@ -58,7 +59,9 @@ class PdqSignal(SignalType):
     media_kinds: ClassVar[frozenset[MediaKind]] = frozenset({"image"})
 
     def hash_media(self, media: Media) -> list[Signal]:
-        value, quality = pdq_of_rgb(media.image_rgb())
+        # Letterbox bars, padding and screenshot frames move PDQ as far as an unrelated image;
+        # on unframed images the trim is a few pixels at most, so hashes from other tools match.
+        value, quality = pdq_of_rgb(unletterbox(media.image_rgb()))
         return [Signal(self.name, value, quality)]
 
     def validate(self, value: str) -> str:
