@@ -90,8 +90,8 @@ class SignalIndexSet:
         """Index rows added to the database since the last call; return how many."""
         with self._refresh_lock:
             added = self._refresh_locked()
-        if self._since_compact >= self._compact_after:
-            self._compact_in_background()
+            if self._since_compact >= self._compact_after:
+                self._compact_in_background()
         return added
 
     def query(

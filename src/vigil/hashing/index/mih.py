@@ -47,6 +47,10 @@ LAYOUT_16 = tuple(Table(2 * i, 2, 1) for i in range(16))
 #: ~18x fewer candidates than LAYOUT_16 at 10M codes, at the cost of 64 MB of offsets per table.
 LAYOUT_24 = (*(Table(3 * i, 3, 2) for i in range(10)), Table(30, 2, 1))
 
+#: Queries searched together: enough to amortise numpy's per-call cost, few enough that the
+#: candidate arrays stay in cache.
+QUERY_BLOCK = 32
+
 #: Rows turned into keys per matrix product while building.
 _KEY_BLOCK = 1 << 18
 
@@ -75,14 +79,13 @@ def _key_weights(layout: tuple[Table, ...]) -> np.ndarray:
     return weights
 
 
-def _keys(codes: np.ndarray, layout: tuple[Table, ...]) -> np.ndarray:
+def _keys(codes: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Each row's substring in each table as an integer key (big-endian, like the hex).
 
-    One matrix product per block of rows: a single call for a query batch, and bounded
-    temporary memory (the int64 copy of a block) when building over millions of codes.
+    One matrix product per block of rows (``weights`` from :func:`_key_weights`): a single call
+    for a query batch, and bounded temporary memory when building over millions of codes.
     """
-    weights = _key_weights(layout)
-    keys = np.empty((len(codes), len(layout)), dtype=np.int64)
+    keys = np.empty((len(codes), weights.shape[1]), dtype=np.int64)
     for lo in range(0, len(codes), _KEY_BLOCK):
         keys[lo : lo + _KEY_BLOCK] = codes[lo : lo + _KEY_BLOCK].astype(np.int64) @ weights
     return keys
@@ -121,6 +124,7 @@ class MultiIndexHash:
         self.perm = perm
         self.offsets = offsets
         self.layout = layout
+        self._weights = _key_weights(layout)
 
     @classmethod
     def build(cls, codes: np.ndarray, layout: tuple[Table, ...] | None = None) -> MultiIndexHash:
@@ -130,7 +134,7 @@ class MultiIndexHash:
         if n * len(layout) >= 2**32:
             raise ValueError(f"{n} codes are too many for one MIH")
         perms, offsets = [], []
-        all_keys = _keys(codes, layout)
+        all_keys = _keys(codes, _key_weights(layout))
         for j, table in enumerate(layout):
             keys = all_keys[:, j]
             perms.append(np.argsort(keys, kind="stable").astype(np.uint32))
@@ -157,9 +161,23 @@ class MultiIndexHash:
         """All (query row, code row, distance) with distance <= ``radius`` (<= MIH_RADIUS)."""
         if radius > MIH_RADIUS:
             raise ValueError(f"MIH is exact only up to distance {MIH_RADIUS}")
+        if len(queries) <= QUERY_BLOCK:
+            return self._search_block(queries, radius)
+        # Blocks keep the candidate arrays cache-sized: one huge gather is slower per query.
+        parts = [
+            self._search_block(queries[lo : lo + QUERY_BLOCK], radius)
+            for lo in range(0, len(queries), QUERY_BLOCK)
+        ]
+        offsets = np.arange(0, len(queries), QUERY_BLOCK)
+        q = np.concatenate([p[0] + lo for p, lo in zip(parts, offsets, strict=True)])
+        return q, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
+
+    def _search_block(
+        self, queries: np.ndarray, radius: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         table_of, masks, bases = self._probes
         n = len(self.codes)
-        slots = ((_keys(queries, self.layout)[:, table_of] ^ masks) + bases).ravel()
+        slots = ((_keys(queries, self._weights)[:, table_of] ^ masks) + bases).ravel()
         starts = np.take(self.offsets, slots).astype(np.int64)
         counts = np.take(self.offsets, slots + 1) - starts
         # Expand the (start, count) runs into one flat array of positions in ``perm``.

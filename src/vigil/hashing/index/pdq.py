@@ -24,8 +24,8 @@ import itertools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import faiss
 import numpy as np
@@ -51,26 +51,28 @@ def hex_to_codes(values: list[str]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Base:
-    """An immutable segment: codes in a faiss flat index, MIH buckets over them, and ids."""
+    """An immutable segment: codes, MIH buckets over them, and ids."""
 
-    flat: faiss.IndexBinary
     mih: MultiIndexHash
     ids: np.ndarray
 
     @classmethod
-    def from_flat(cls, flat: faiss.IndexBinary, ids: np.ndarray) -> _Base:
-        return cls(flat, MultiIndexHash.build(_flat_codes(flat)), ids)
-
-    @classmethod
     def build(cls, codes: np.ndarray, ids: np.ndarray) -> _Base:
-        flat = faiss.IndexBinaryFlat(CODE_BYTES * 8)
-        if len(codes):
-            flat.add(np.ascontiguousarray(codes))
-        return cls.from_flat(flat, np.asarray(ids, dtype=np.int64))
+        # numpy owns the codes: its large arrays get transparent huge pages, and random reads
+        # from them ran 4.5x faster than from faiss-allocated storage at 10M codes.
+        codes = np.array(codes, dtype=np.uint8, order="C")
+        return cls(MultiIndexHash.build(codes), np.asarray(ids, dtype=np.int64))
 
     @property
     def codes(self) -> np.ndarray:
         return self.mih.codes
+
+    @cached_property
+    def flat(self) -> faiss.IndexBinaryFlat:
+        """A faiss copy of the codes for thresholds above MIH_RADIUS, made on first use."""
+        flat = faiss.IndexBinaryFlat(CODE_BYTES * 8)
+        flat.add(self.codes)
+        return flat
 
     def search(self, queries: np.ndarray, threshold: int) -> Matches:
         if not len(self.ids):
@@ -84,25 +86,14 @@ class _Base:
         return q, self.ids[rows], dist.astype(np.int32)
 
     def save(self, directory: Path) -> None:
-        faiss.write_index_binary(self.flat, str(directory / "codes.faiss"))
+        np.save(directory / "codes.npy", self.codes)
         np.save(directory / "ids.npy", self.ids)
         self.mih.save(directory)
 
     @classmethod
     def load(cls, directory: Path) -> _Base:
-        flat = faiss.read_index_binary(str(directory / "codes.faiss"))
-        mih = MultiIndexHash.load(directory, _flat_codes(flat))
-        return cls(flat, mih, np.load(directory / "ids.npy"))
-
-
-def _flat_codes(flat: faiss.IndexBinary) -> np.ndarray:
-    """A zero-copy (n, 32) view of a flat index's storage; valid while ``flat`` lives and does
-    not grow (a base never grows)."""
-    if flat.ntotal == 0:
-        return np.empty((0, CODE_BYTES), dtype=np.uint8)
-    storage: Any = flat
-    view = faiss.rev_swig_ptr(storage.xb.data(), flat.ntotal * CODE_BYTES)
-    return np.asarray(view).reshape(-1, CODE_BYTES)
+        mih = MultiIndexHash.load(directory, np.load(directory / "codes.npy"))
+        return cls(mih, np.load(directory / "ids.npy"))
 
 
 @dataclass(frozen=True)
@@ -189,6 +180,8 @@ class PdqIndex:
         if state.deleted:
             live = ~np.isin(ids, np.fromiter(state.deleted, np.int64, len(state.deleted)))
             q, ids, dist = q[live], ids[live], dist[live]
+        if len(queries) == 1:
+            return [(ids, dist)]
         order = np.argsort(q, kind="stable")
         bounds = np.searchsorted(q[order], np.arange(len(queries) + 1))
         ids, dist = ids[order], dist[order]
