@@ -1,17 +1,22 @@
 """Exact PDQ search: a persisted base segment, an in-memory delta, and a deleted-id set.
 
-Why this design (measured on the 2-core build machine, ``bench/match_pdq.py``): faiss's
-``IndexBinaryFlat`` scans every code (~2 ms/query at 1M, ~20 ms at 10M) and faiss's
-``IndexBinaryMultiHash(256, 16, 16)`` with ``nflip=1`` probes hash maps of 16-bit substrings
-(~2.3 ms/query at 1M; its 16-bit buckets hold ~150 codes each at 10M, so ~40k random reads per
-query). Our own multi-index hashing (:mod:`vigil.hashing.index.mih`) stores buckets as sorted
-arrays and, above 2M codes, uses 24-bit substrings, so a query verifies a few thousand codes with
-a handful of vectorised numpy calls; it is the fastest exact option at d <= 31 at every size we
-measured. Above distance 31 the pigeonhole guarantee would need many more probes, so the base
-falls back to faiss's flat scan; the base's codes live in that ``IndexBinaryFlat`` (the MIH
-reads them through a zero-copy view), so they are stored once and the snapshot is faiss's own
-``write_index_binary`` file plus numpy arrays for ids and buckets: loading reads files, no
-re-hashing and no re-sorting.
+Why this design (measured on the shared 2-core build machine; see ``bench/match_pdq.py`` and
+``bench/results/match_pdq.md``), single queries at d <= 31:
+
+* faiss ``IndexBinaryFlat``: ~2 ms/query at 1M (a full scan, so ~10x that at 10M).
+* faiss ``IndexBinaryMultiHash(256, 16, 16)`` with ``nflip=1`` (exact by pigeonhole; what
+  python-threatexchange uses): ~2.3 ms/query at 1M, 7.5 s to build; at 10M its 16-bit buckets
+  hold ~150 codes each, ~40k random reads per query.
+* our numpy MIH with the same 16x16-bit layout: ~0.2-0.5 ms at 1M, but 7 ms at 10M
+  (41k candidates); with 10x24-bit + 1x16-bit tables (:data:`~vigil.hashing.index.mih.LAYOUT_24`,
+  ~3k probes and ~4.5k candidates per query at 10M): ~1.3 ms at 10M. Chosen: it is the fastest
+  exact option at every size measured, batches well, and its snapshot is plain ``.npy`` files.
+
+The codes are a numpy array, not faiss storage: numpy gives large arrays transparent huge pages,
+and random gathers from it ran 4.5x faster than from a faiss-allocated buffer at 10M codes.
+Above distance 31 the pigeonhole layouts would need far more probes, so the base falls back to a
+faiss flat scan over a copy of the codes made on first use. Snapshots are ``np.save`` files of
+codes, ids and buckets: loading reads them back, no re-hashing and no re-sorting.
 
 Adds go to the delta and are searchable as soon as :meth:`PdqIndex.add` returns; the delta is a
 brute-force numpy scan, kept small by :meth:`PdqIndex.compact`, which merges it into a new base
