@@ -31,8 +31,10 @@ TEXT_GAP = 0.08
 #: Never keep less than this share of either dimension: a nearly flat image is left alone
 #: rather than cut down to a sliver.
 MIN_KEEP = 0.2
-#: Flat bands thinner than this (in pixels, at the decoded size) are JPEG edge effects, not framing.
-MIN_BAND = 2
+#: Flat edge bands thinner than this share of the side are left alone: scanned photos carry dark
+#: edges of a few pixels that JPEG noise makes come and go, and trimming them on one copy but not
+#: another would move the hash more than the edge itself does. Letterbox bars are far wider.
+MIN_BAND = 0.01
 #: Pixels sampled per line: enough to see a status bar's glyphs, and keeps the trim near 10 ms.
 LINE_SAMPLES = 256
 
@@ -84,7 +86,7 @@ def _leading_band(pixels: np.ndarray, size: int) -> int:
     band, position = 0, 0
     while True:
         run = _run_length(flat, position, flat.size)
-        if position == 0 and run < MIN_BAND:
+        if position == 0 and run < max(2, MIN_BAND * size):
             break
         band = position + run
         gap = _text_gap(pixels, flat, band, colour[band - 1], int(TEXT_GAP * size))
@@ -104,7 +106,7 @@ def _side_band(rgb: np.ndarray) -> int:
     """
     size = rgb.shape[0]
     step = max(1, rgb.shape[1] // LINE_SAMPLES)
-    lookahead = int(TEXT_GAP * size) + EDGE_GRACE + MIN_BAND
+    lookahead = int((TEXT_GAP + MIN_BAND) * size) + EDGE_GRACE
     depth = min(size, 2 * lookahead)
     while True:
         band = _leading_band(rgb[:depth, ::step].astype(np.int16), size)
