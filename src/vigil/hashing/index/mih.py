@@ -128,6 +128,17 @@ class MultiIndexHash:
         self.layout = layout
         self._weights = _key_weights(layout)
 
+    @staticmethod
+    def storage_order(codes: np.ndarray) -> np.ndarray:
+        """A row order to store ``codes`` in before :meth:`build`: sorted by the key of the table
+        with the largest buckets (the 16-bit one), whose candidates then sit next to each other
+        in memory; at 10M codes that table yields over half the candidates of a query."""
+        layout = layout_for(len(codes))
+        widest = min(range(len(layout)), key=lambda j: layout[j].bits)
+        keys = _keys(codes, _key_weights(layout[widest : widest + 1]))[:, 0]
+        order: np.ndarray = np.argsort(keys, kind="stable")
+        return order
+
     @classmethod
     def build(cls, codes: np.ndarray, layout: tuple[Table, ...] | None = None) -> MultiIndexHash:
         layout = layout or layout_for(len(codes))

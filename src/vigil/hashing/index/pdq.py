@@ -65,8 +65,9 @@ class _Base:
     def build(cls, codes: np.ndarray, ids: np.ndarray) -> _Base:
         # numpy owns the codes: its large arrays get transparent huge pages, and random reads
         # from them ran 4.5x faster than from faiss-allocated storage at 10M codes.
-        codes = np.array(codes, dtype=np.uint8, order="C")
-        return cls(MultiIndexHash.build(codes), np.asarray(ids, dtype=np.int64))
+        order = MultiIndexHash.storage_order(codes)
+        codes = np.ascontiguousarray(codes[order], dtype=np.uint8)
+        return cls(MultiIndexHash.build(codes), np.asarray(ids, dtype=np.int64)[order])
 
     @property
     def codes(self) -> np.ndarray:
