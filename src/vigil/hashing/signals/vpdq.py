@@ -20,6 +20,8 @@ from vigil.hashing.signals.pdq import PDQ_HEX_LENGTH, hamming
 
 #: python-threatexchange's ``VPDQ_QUALITY_THRESHOLD``: frames below it are not matched.
 MIN_FRAME_QUALITY = 50
+#: python-threatexchange's ``VPDQ_DISTANCE_THRESHOLD``: frames this close are the same frame.
+FRAME_MATCH_DISTANCE = 31
 
 
 @dataclass(frozen=True)
@@ -106,9 +108,9 @@ class VpdqSignal(SignalType):
         return serialize_frames(frames)
 
     def distance(self, a: str, b: str) -> float:
-        """1 - the share of ``a``'s usable frames within PDQ distance 31 of one of ``b``'s."""
+        """1 - the share of ``a``'s usable frames that match one of ``b``'s frames."""
         query, indexed = matchable_frames(a), matchable_frames(b)
         if not query:
             return 1.0
-        matched = sum(any(hamming(q, i) <= 31 for i in indexed) for q in query)
+        matched = sum(any(hamming(q, i) <= FRAME_MATCH_DISTANCE for i in indexed) for q in query)
         return 1.0 - matched / len(query)
