@@ -31,6 +31,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 from vigil.hashing.media import Media
+from vigil.hashing.preprocess import unletterbox
 from vigil.hashing.signals.embedding import MATCH_DISTANCE, EmbeddingSignal, decode_vector
 from vigil.hashing.signals.pdq import PdqSignal, pdq_of_rgb
 from vigil.hashing.variants import bank_image_signals, query_image_signals
@@ -259,7 +260,24 @@ class Hashed:
     plain: np.ndarray  # PDQ of the image as decoded, no preprocessing (1 x 4 words)
     query: np.ndarray  # vigil's query-side PDQ hashes
     bank: np.ndarray  # vigil's bank-side PDQ hashes
+    grid: np.ndarray  # the alternative measured: bank-side hashes plus a grid of crops
     embedding: np.ndarray
+
+
+def crop_grid(rgb: np.ndarray) -> list[str]:
+    """Bank-side augmentation considered instead of the embedding: PDQ of 10 crops per entry.
+
+    5 % and 10 % crops, centred and kept at each corner, of the unletterboxed image.
+    """
+    content = unletterbox(rgb)
+    height, width = content.shape[:2]
+    hashes = []
+    for fraction in (0.05, 0.10):
+        cut_y, cut_x = round(fraction * height), round(fraction * width)
+        for top, left in ((cut_y // 2, cut_x // 2), (0, 0), (0, cut_x), (cut_y, 0), (cut_y, cut_x)):
+            window = content[top : top + height - cut_y, left : left + width - cut_x]
+            hashes.append(pdq_of_rgb(window)[0])
+    return hashes
 
 
 def hash_image(rgb: np.ndarray) -> Hashed:
@@ -267,10 +285,12 @@ def hash_image(rgb: np.ndarray) -> Hashed:
     bank = bank_image_signals(rgb, embedding=True)
     query = query_image_signals(rgb)
     (embedded,) = [s.value for s in bank if s.signal_type == EmbeddingSignal.name]
+    pdq_bank = [s.value for s in bank if s.signal_type == PdqSignal.name]
     return Hashed(
         plain=pdq_words([pdq_of_rgb(rgb)[0]]),
         query=pdq_words([s.value for s in query]),
-        bank=pdq_words([s.value for s in bank if s.signal_type == PdqSignal.name]),
+        bank=pdq_words(pdq_bank),
+        grid=pdq_words(pdq_bank + crop_grid(rgb)),
         embedding=decode_vector(embedded),
     )
 
@@ -361,6 +381,7 @@ def build_methods(
     return [
         hamming_method("plain PDQ", "plain", "plain"),
         hamming_method("vigil PDQ", "query", "bank"),
+        hamming_method("vigil PDQ + crop grid", "query", "grid"),
         Method("embedding", cosine(asked, originals_h), cosine(queries_h, pool_h)),
     ]
 
@@ -436,8 +457,9 @@ def main() -> None:
         draft_check = draft_mode_check(queries, originals_h)
     queries_h, pool_h = hashed[n_orig : n_orig + n_queries], hashed[n_orig + n_queries :]
     labels = [index for _, index, _ in queries]
-    plain, vigil, embedding = build_methods(originals_h, queries_h, pool_h)
+    plain, vigil, grid, embedding = build_methods(originals_h, queries_h, pool_h)
     plain_swept, vigil_swept = loosest_threshold(plain, labels), loosest_threshold(vigil, labels)
+    grid_swept = loosest_threshold(grid, labels)
     embedding_swept = loosest_threshold(embedding, labels)
     both = cascade(vigil, PDQ_DEFAULT, embedding)
     both_swept = loosest_threshold(both, labels)
@@ -446,6 +468,8 @@ def main() -> None:
         Row(plain, plain_swept, f"plain PDQ, swept d<={plain_swept:.0f}"),
         Row(vigil, PDQ_DEFAULT, f"vigil PDQ d<={PDQ_DEFAULT:.0f}"),
         Row(vigil, vigil_swept, f"vigil PDQ, swept d<={vigil_swept:.0f}"),
+        Row(grid, PDQ_DEFAULT, f"vigil PDQ + crop grid d<={PDQ_DEFAULT:.0f}"),
+        Row(grid, grid_swept, f"vigil PDQ + crop grid, swept d<={grid_swept:.0f}"),
         Row(embedding, embedding_swept, f"embedding alone, swept 1-cos<={embedding_swept:.3f}"),
         Row(both, both_swept, f"vigil PDQ d<=31 + embedding, swept 1-cos<={both_swept:.3f}"),
         Row(both, MATCH_DISTANCE, f"**vigil default**: PDQ d<=31 + 1-cos<={MATCH_DISTANCE}"),
