@@ -98,12 +98,15 @@ def test_truncated_video_is_refused(tmp_path: Path) -> None:
     assert refused.value.reason == "corrupt"
 
 
-def test_video_with_undecodable_frames_is_refused(tmp_path: Path) -> None:
-    """The container is intact but every frame's data is zeroed: vpdq alone would abort."""
+@pytest.mark.parametrize("zeroed_from", [0.0, 0.5], ids=["all-frames", "second-half"])
+def test_video_with_undecodable_frames_is_refused(tmp_path: Path, zeroed_from: float) -> None:
+    """The container is intact but frame data is zeroed: vpdq's decoder aborts its process on
+    this, so it must run in a child and the damage must come back as a clear error."""
     data = bytearray(write_video(tmp_path / "whole.mp4", seed=3, seconds=3).read_bytes())
     box = data.find(b"mdat")
     size = int.from_bytes(data[box - 4 : box], "big")
-    data[box + 4 : box - 4 + size] = bytes(size - 8)
+    start = box + 4 + int((size - 8) * zeroed_from)
+    data[start : box - 4 + size] = bytes(box - 4 + size - start)
     zeroed = tmp_path / "zeroed.mp4"
     zeroed.write_bytes(bytes(data))
     with pytest.raises(MediaError) as refused:

@@ -7,11 +7,10 @@ strings (``vpdq_util.vpdq_to_json``), so bank exports load in either system.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
 from typing import ClassVar
-
-import av
-import vpdq
 
 from vigil.config import get_settings
 from vigil.hashing.media import Media, MediaError, MediaKind
@@ -22,6 +21,7 @@ from vigil.hashing.signals.pdq import PDQ_HEX_LENGTH, hamming
 MIN_FRAME_QUALITY = 50
 #: python-threatexchange's ``VPDQ_DISTANCE_THRESHOLD``: frames this close are the same frame.
 FRAME_MATCH_DISTANCE = 31
+_WORKER = "vigil.hashing.signals.vpdq_worker"
 
 
 @dataclass(frozen=True)
@@ -71,16 +71,20 @@ def matchable_frames(value: str, min_quality: int = MIN_FRAME_QUALITY) -> list[s
     return list(dict.fromkeys(hashes))
 
 
-def _check_first_frame(media: Media) -> None:
-    """Decode one frame with PyAV first: vpdq's native decoder aborts the whole process (an
-    ffmpeg assertion, not an exception) on a stream whose frames do not decode."""
+def _compute_in_child(media: Media, seconds_per_hash: float, duration: float) -> list[Frame]:
+    """vpdq in a child process: its decoder can abort the process on damaged frames, which
+    must cost this one file, not the server or the rest of a folder scan."""
+    command = [sys.executable, "-m", _WORKER, str(media.path), str(seconds_per_hash)]
+    # Hashing runs at >10x real time; the margin covers a slow or loaded machine.
+    timeout = 60.0 + 2.0 * duration
     try:
-        with av.open(str(media.path)) as container:
-            frame = next(container.decode(video=0), None)
-    except av.FFmpegError as exc:
-        raise MediaError("corrupt", f"{media.path}: video frames do not decode: {exc}") from exc
-    if frame is None:
-        raise MediaError("corrupt", f"{media.path}: the video has no frames")
+        done = subprocess.run(command, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise MediaError("corrupt", f"{media.path}: hashing took over {timeout:.0f}s") from None
+    if done.returncode != 0:
+        reason = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["crashed"]
+        raise MediaError("corrupt", f"{media.path}: video frames do not decode ({reason[0]})")
+    return [Frame(str(h), int(q), float(t)) for h, q, t in json.loads(done.stdout)]
 
 
 class VpdqSignal(SignalType):
@@ -88,16 +92,10 @@ class VpdqSignal(SignalType):
     media_kinds: ClassVar[frozenset[MediaKind]] = frozenset({"video"})
 
     def hash_media(self, media: Media) -> list[Signal]:
-        media.check_video()
-        _check_first_frame(media)
-        seconds = get_settings().vpdq_seconds_per_hash
-        try:
-            features = vpdq.computeHash(str(media.path), seconds_per_hash=seconds)
-        except (RuntimeError, ValueError) as exc:
-            raise MediaError("corrupt", f"{media.path}: cannot decode video frames: {exc}") from exc
-        if not features:
+        duration = media.check_video()
+        frames = _compute_in_child(media, get_settings().vpdq_seconds_per_hash, duration)
+        if not frames:
             raise MediaError("corrupt", f"{media.path}: no video frame could be decoded")
-        frames = [Frame(f.hex, int(f.quality), float(f.timestamp)) for f in features]
         quality = round(sum(f.quality for f in frames) / len(frames))
         return [Signal(self.name, serialize_frames(frames), quality)]
 
