@@ -61,6 +61,11 @@ def make_folder(folder: Path) -> list[Path]:
     return paths
 
 
+def _pixels(path: Path) -> int:
+    with Image.open(path) as image:
+        return image.width * image.height
+
+
 def best_of(repeats: int, run: Callable[[], object]) -> float:
     timings = []
     for _ in range(repeats):
@@ -96,7 +101,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         paths = make_folder(folder)
-        megapixels = sum(Image.open(p).width * Image.open(p).height for p in paths) / 1e6
+        megapixels = sum(_pixels(path) for path in paths) / 1e6
         vigil_hashes = vigil_in_process(paths)  # also warms the page cache for everyone
         tx_hashes = threatexchange_in_process(paths)
         timings = {
