@@ -15,7 +15,6 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from test_api_support import Api, serving
 from vigil.api.app import create_app
 from vigil.api.auth import PERMISSIONS, ROLES, Permission, Require
 from vigil.api.settings import ApiSettings
@@ -23,6 +22,8 @@ from vigil.cli.tokens import tokens_app
 from vigil.config import get_settings
 from vigil.hashing import KnownContent
 from vigil.store import ApiToken
+
+from test_api_support import Api, serving
 
 pytest_plugins = ["test_api_support"]
 

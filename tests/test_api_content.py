@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from vigil.api.settings import ApiSettings
+
 from media_factory import photo, truncate, write_jpeg
 from test_api_support import Api, running_api
-from vigil.api.settings import ApiSettings
 
 pytest_plugins = ["test_api_support"]
 

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from media_factory import write_jpeg
-from test_api_support import Api, running_api
 from vigil.api.fetch import address_allowed
 from vigil.api.settings import ApiSettings
+
+from media_factory import write_jpeg
+from test_api_support import Api, running_api
 
 pytest_plugins = ["test_api_support"]
 

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import func, select
 
 from vigil.hashing import BankError, BankNotFound, BankService, NewEntry, Signal
-from vigil.store import Database
+from vigil.store import Database, EntrySignal
 
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 
@@ -57,3 +58,18 @@ def test_invalid_input_writes_nothing(db: Database) -> None:
     assert banks.get("b").entries == 0
     with pytest.raises(BankNotFound):
         banks.add_entries("missing", [NewEntry([Signal("pdq", PDQ)])])
+
+
+def test_signal_ids_are_never_reused(db: Database) -> None:
+    """Indexes follow the signal table by id, so a deleted id must not come back (SQLite would
+    reuse the highest one without AUTOINCREMENT)."""
+    banks = BankService(db)
+    banks.create("a")
+    banks.add_entries("a", [NewEntry([Signal("pdq", PDQ, 100)])])
+    before = max(s.entry_id for s in banks.iter_signals("a"))
+    banks.delete("a")
+    banks.create("a")
+    banks.add_entries("a", [NewEntry([Signal("pdq", PDQ, 100)])])
+    with db.session() as session:
+        assert session.scalar(select(func.min(EntrySignal.id))) == 2
+    assert max(s.entry_id for s in banks.iter_signals("a")) > before

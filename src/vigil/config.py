@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     vpdq_index_share: float = 0.0
     index_refresh_seconds: float = 1.0
     index_compact_after: int = 50_000
+    #: How long an id gap (a transaction not yet committed, or rolled back) is waited for.
+    index_gap_grace_seconds: float = 60.0
 
     # API
     bootstrap_admin_token: SecretStr | None = Field(

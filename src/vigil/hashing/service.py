@@ -35,7 +35,10 @@ class KnownContent:
             max_video_seconds=self.settings.max_video_seconds,
         )
         self.index = SignalIndexSet(
-            self.db, self.settings.index_dir, compact_after=self.settings.index_compact_after
+            self.db,
+            self.settings.index_dir,
+            compact_after=self.settings.index_compact_after,
+            gap_grace=self.settings.index_gap_grace_seconds,
         )
         self.matcher = Matcher(self.db, self.index, self.settings)
         # A hash added through this object is matchable on the very next query.

@@ -24,7 +24,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-# A 64-bit key on PostgreSQL; SQLite only auto-increments a plain INTEGER primary key.
+# A 64-bit key on PostgreSQL; SQLite only auto-increments a plain INTEGER primary key. Every
+# table sets sqlite_autoincrement so that SQLite, like a PostgreSQL sequence, never reuses an id.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 NAMING = {
@@ -68,6 +69,7 @@ class Bank(Base):
     matches from other banks (e.g. news footage that shares frames with an attack video)."""
 
     __tablename__ = "bank"
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
@@ -90,6 +92,7 @@ class BankEntry(Base):
     """One piece of known content in a bank, with the signals taken from it."""
 
     __tablename__ = "bank_entry"
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     bank_id: Mapped[int] = mapped_column(ForeignKey("bank.id", ondelete="CASCADE"), index=True)
@@ -112,11 +115,15 @@ def lookup_key(value: str) -> str:
 
 
 class EntrySignal(Base):
-    """A hash of a bank entry. Its monotonically increasing id is the index's watermark: an
-    index snapshot holds every row up to some id, and rows above it are the delta."""
+    """A hash of a bank entry. Ids only grow (never reused, even on SQLite) so that an index can
+    follow the table by id: see ``vigil.hashing.index`` for how it copes with ids that commit
+    out of order."""
 
     __tablename__ = "entry_signal"
-    __table_args__ = (Index("ix_entry_signal_type_lookup", "signal_type", "lookup"),)
+    __table_args__ = (
+        Index("ix_entry_signal_type_lookup", "signal_type", "lookup"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     entry_id: Mapped[int] = mapped_column(
@@ -137,7 +144,7 @@ class ApiToken(Base):
     """An API credential. Only a SHA-256 of the secret is stored."""
 
     __tablename__ = "api_token"
-    __table_args__ = (UniqueConstraint("token_hash"),)
+    __table_args__ = (UniqueConstraint("token_hash"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(128))

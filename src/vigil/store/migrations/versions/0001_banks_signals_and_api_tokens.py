@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_token")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_token_token_hash")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "bank",
@@ -44,6 +45,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bank")),
         sa.UniqueConstraint("name", name=op.f("uq_bank_name")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "bank_entry",
@@ -58,6 +60,7 @@ def upgrade() -> None:
             ["bank_id"], ["bank.id"], name=op.f("fk_bank_entry_bank_id_bank"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bank_entry")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("bank_entry", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_bank_entry_bank_id"), ["bank_id"], unique=False)
@@ -83,6 +86,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_entry_signal")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("entry_signal", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_entry_signal_bank_id"), ["bank_id"], unique=False)
