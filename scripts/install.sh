@@ -25,5 +25,6 @@ fi
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[${VIGIL_EXTRAS:-dev}]"
+# embed: the image-embedding second stage (CPU torch); dev: test and lint tools.
+.venv/bin/python -m pip install -q -e ".[${VIGIL_EXTRAS:-embed,dev}]"
 echo "vigil installed: $(.venv/bin/vigil --version)"

@@ -68,6 +68,16 @@ def db(database_url: str) -> Iterator[Database]:
     database.dispose()
 
 
+def require_embedding() -> None:
+    """The embedding stage needs the `embed` extra: skip without it locally, fail in CI."""
+    from vigil.hashing.service import embedding_available
+
+    if not embedding_available():
+        if in_ci():
+            pytest.fail("the embed extra (torch) is required in CI")
+        pytest.skip("the embed extra (torch) is not installed")
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():

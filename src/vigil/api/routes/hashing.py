@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from vigil.api.auth import Require
-from vigil.api.common import hash_upload, known_content, parse_signals
+from vigil.api.common import checked, hash_upload, known_content, parse_signals
 from vigil.api.errors import ErrorBody
 from vigil.api.models import HashResponse, MatchReportOut, MatchResponse, SignalIn
 from vigil.api.uploads import Upload, receive_upload, upload_body
@@ -47,8 +47,8 @@ async def hash_media(upload: Received, known: Known) -> HashResponse:
 )
 async def match_media(upload: Received, known: Known, banks: BankFilter = None) -> MatchResponse:
     """Hash an uploaded image or video and match it against the banks."""
-    result = await hash_upload(known, upload.path, upload.filename)
-    report = await run_in_threadpool(known.match_signals, result.signals, banks)
+    result, report = await run_in_threadpool(known.match, upload.path, banks)
+    checked(result, upload.path, upload.filename)
     hashed = HashResponse.of(result, upload.filename)
     return MatchResponse(**hashed.model_dump(), report=MatchReportOut.of(report))
 

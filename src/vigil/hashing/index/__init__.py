@@ -35,12 +35,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import ColumnElement, func, or_, select
 
 from vigil.hashing.index.base import IndexHit, SignalTypeIndex
 from vigil.hashing.index.exact import ExactIndex
 from vigil.hashing.index.pdq import PdqIndex, PdqSignalIndex
+from vigil.hashing.index.vector import VectorIndex
 from vigil.hashing.index.vpdq import VpdqIndex
 from vigil.hashing.signals import get_signal_type
 from vigil.store.db import Database
@@ -58,31 +60,39 @@ Gap = tuple[int, int]
 _MAX_GAP_RANGES = 100
 
 
+class _IndexClass(Protocol):
+    def __call__(self) -> SignalTypeIndex: ...
+
+    def load(self, directory: Path) -> SignalTypeIndex: ...
+
+
+#: The index of each similarity-matched signal type; exact types share the lookup-table index.
+_INDEX_CLASSES: dict[str, _IndexClass] = {
+    "pdq": PdqSignalIndex,
+    "vpdq": VpdqIndex,
+    "effnet_lite0": VectorIndex,
+}
+
+
 def _kind(signal_type: str) -> str | None:
     """Which index holds a signal type: its canonical name, or None if it has no index."""
     try:
         kind = get_signal_type(signal_type)
     except ValueError:
         return None
-    if kind.exact:
-        return kind.name
-    return kind.name if kind.name in ("pdq", "vpdq") else None
+    return kind.name if kind.exact or kind.name in _INDEX_CLASSES else None
+
+
+def _index_class(name: str) -> _IndexClass:
+    return _INDEX_CLASSES.get(name, ExactIndex)
 
 
 def _new_index(name: str) -> SignalTypeIndex:
-    if name == "pdq":
-        return PdqSignalIndex()
-    if name == "vpdq":
-        return VpdqIndex()
-    return ExactIndex()
+    return _index_class(name)()
 
 
 def _load_index(name: str, directory: Path) -> SignalTypeIndex:
-    if name == "pdq":
-        return PdqSignalIndex.load(directory)
-    if name == "vpdq":
-        return VpdqIndex.load(directory)
-    return ExactIndex.load(directory)
+    return _index_class(name).load(directory)
 
 
 def _minus(gaps: Sequence[Gap], ids: Sequence[int]) -> list[Gap]:
@@ -174,6 +184,11 @@ class SignalIndexSet:
             if self._since_compact >= self._compact_after:
                 self._compact_in_background()
         return added
+
+    def holds(self, signal_type: str) -> bool:
+        """Whether any signal of this type has been indexed (deleted rows may still count)."""
+        name = _kind(signal_type)
+        return name is not None and name in self._indexes
 
     def query(
         self, signal_type: str, values: Sequence[str], threshold: float

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from vigil.hashing.signals.base import Signal, SignalType
 from vigil.hashing.signals.digest import MD5Signal, SHA256Signal
+from vigil.hashing.signals.embedding import EmbeddingSignal
 from vigil.hashing.signals.pdq import PdqSignal
 from vigil.hashing.signals.vpdq import VpdqSignal
 
 SIGNAL_TYPES: tuple[SignalType, ...] = (PdqSignal(), MD5Signal(), SHA256Signal(), VpdqSignal())
 
+#: Computed only when asked for: stored with bank entries, and for an upload as a second matching
+#: stage when no hash matched (it needs torch and costs ~25 ms an image).
+EMBEDDING = EmbeddingSignal()
+
 _BY_NAME: dict[str, SignalType] = {
     name: signal_type
-    for signal_type in SIGNAL_TYPES
+    for signal_type in (*SIGNAL_TYPES, EMBEDDING)
     for name in (signal_type.name, *signal_type.aliases)
 }
 
@@ -25,4 +30,4 @@ def get_signal_type(name: str) -> SignalType:
         raise ValueError(f"unknown signal type {name!r} (known: {known})") from None
 
 
-__all__ = ["SIGNAL_TYPES", "Signal", "SignalType", "get_signal_type"]
+__all__ = ["EMBEDDING", "SIGNAL_TYPES", "Signal", "SignalType", "get_signal_type"]

