@@ -80,6 +80,11 @@ class Bank(Base):
     pdq_threshold: Mapped[int | None] = mapped_column(Integer, nullable=True)
     vpdq_query_share: Mapped[float | None] = mapped_column(Float, nullable=True)
     vpdq_index_share: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: What a match in this bank does: raise an alert for review, and/or act at once (e.g.
+    #: "block" at upload for a bank of confirmed terrorist content). Recorded either way.
+    alert_on_match: Mapped[bool] = mapped_column(Boolean, default=True)
+    auto_action: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    severity: Mapped[int] = mapped_column(Integer, default=5)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -150,6 +155,229 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(128))
     role: Mapped[str] = mapped_column(String(32))
     token_hash: Mapped[str] = mapped_column(String(64))
+    #: The person the token acts for; NULL for service tokens made before accounts existed.
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), nullable=True, index=True
+    )
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+# --- Review and action (users, audit, alerts, cases, decisions, outbox) -----------------------
+
+
+class UserAccount(Base):
+    """A person who signs in to the console or owns API tokens. ``roles`` is a list: one person
+    may be both reviewer and investigator, and four-eyes rules compare people, not roles."""
+
+    __tablename__ = "user_account"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128), default="")
+    #: scrypt hash with its parameters and salt; NULL for accounts that only use tokens.
+    password_hash: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    roles: Mapped[list[str]] = mapped_column(default=list)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ConsoleSession(Base):
+    """A signed-in console session. The cookie carries a random secret; only its SHA-256 is
+    kept, so a copy of the database cannot be replayed as a login."""
+
+    __tablename__ = "console_session"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class AuditEvent(Base):
+    """One line of the append-only audit log. ``hash`` chains each event to the previous one
+    (``prev_hash``), so a changed, inserted or deleted row breaks the chain where it happened."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    object_type: Mapped[str] = mapped_column(String(64), default="")
+    object_id: Mapped[str] = mapped_column(String(128), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class ReviewCase(Base):
+    """Alerts about one incident or campaign, worked together."""
+
+    __tablename__ = "review_case"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    title: Mapped[str] = mapped_column(String(256))
+    description: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(32), default="incident")
+    status: Mapped[str] = mapped_column(String(32), default="open")
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Alert(Base):
+    """Something a detector thinks a human should look at: one model for every capability."""
+
+    __tablename__ = "alert"
+    __table_args__ = (
+        Index("ix_alert_queue", "status", "priority"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    #: The same detection delivered twice (a retried request, a redelivered message) must not
+    #: make a second alert: detectors derive this key from what they saw.
+    dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
+    source: Mapped[str] = mapped_column(String(32))  # hashing, live, text, faces, report
+    status: Mapped[str] = mapped_column(String(32), default="open")
+    content_kind: Mapped[str] = mapped_column(String(32))  # image, video, stream, text, account
+    content_ref: Mapped[str] = mapped_column(Text, default="")
+    platform: Mapped[str] = mapped_column(String(64), default="")
+    author_ref: Mapped[str] = mapped_column(String(256), default="")
+    url: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    signals: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    matches: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    evidence: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    severity: Mapped[int] = mapped_column(Integer, default=5)  # 0-10
+    likelihood: Mapped[float] = mapped_column(Float, default=0.5)  # 0-1
+    reach: Mapped[int] = mapped_column(BigInteger, default=0)
+    priority: Mapped[float] = mapped_column(Float, default=0.0)
+    case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("review_case.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    claimed_by: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True
+    )
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Decision(Base):
+    """A reviewer's decision on an alert. Decisions about a person (a referral, a face match)
+    wait for a second person's approval before anything leaves vigil."""
+
+    __tablename__ = "decision"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True
+    )
+    outcome: Mapped[str] = mapped_column(String(32))  # confirm, dismiss, escalate, refer
+    reason: Mapped[str] = mapped_column(Text)
+    approval_status: Mapped[str] = mapped_column(String(32), default="not_required")
+    approved_by: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True
+    )
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Webhook(Base):
+    """A receiver of actions. The secret signs every delivery (HMAC-SHA256)."""
+
+    __tablename__ = "webhook"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(128))
+    kinds: Mapped[list[str]] = mapped_column(default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Action(Base):
+    """An outbox row: committed in the same transaction as the decision that caused it, then
+    delivered at least once. ``idempotency_key`` travels with every attempt so the receiver can
+    drop duplicates."""
+
+    __tablename__ = "action"
+    __table_args__ = (
+        Index("ix_action_due", "status", "next_attempt_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # takedown, stream_cut, police_referral, ...
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alert.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    decision_id: Mapped[int | None] = mapped_column(
+        ForeignKey("decision.id", ondelete="SET NULL"), nullable=True
+    )
+    webhook_id: Mapped[int | None] = mapped_column(
+        ForeignKey("webhook.id", ondelete="SET NULL"), nullable=True
+    )
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: pending, awaiting_approval, delivered, dead, cancelled
+    status: Mapped[str] = mapped_column(String(32), default="pending")
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ActionAttempt(Base):
+    __tablename__ = "action_attempt"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    action_id: Mapped[int] = mapped_column(ForeignKey("action.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class PublicReport(Base):
+    """A report from the public. ``reference`` is what the reporter is given back."""
+
+    __tablename__ = "public_report"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    url: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    media_path: Mapped[str] = mapped_column(Text, default="")
+    #: A keyed hash of the client address, for rate limiting without keeping the address.
+    client_hash: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alert.id", ondelete="SET NULL"), nullable=True
+    )
