@@ -1,0 +1,88 @@
+"""Roles, permissions and the caller (``Principal``) that every authorised request carries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from vigil.accounts.errors import AccountError
+
+Role = Literal["admin", "analyst", "reviewer", "investigator", "supervisor"]
+ROLES: tuple[Role, ...] = get_args(Role)
+
+Permission = Literal[
+    "hash",
+    "match",
+    "bank:read",
+    "bank:write",
+    "alert:read",
+    "alert:create",
+    "alert:decide",
+    "decision:approve",
+    "case:write",
+    "evidence:view",
+    "action:read",
+    "webhook:admin",
+    "token:admin",
+    "user:admin",
+    "audit:read",
+]
+
+_ALL: frozenset[Role] = frozenset(ROLES)
+_DECIDERS: frozenset[Role] = frozenset({"reviewer", "investigator", "supervisor"})
+_ADMIN: frozenset[Role] = frozenset({"admin"})
+
+PERMISSIONS: dict[Permission, frozenset[Role]] = {
+    "hash": _ALL,
+    "match": _ALL,
+    "bank:read": _ALL,
+    "alert:read": _ALL,
+    "bank:write": frozenset({"admin", "analyst"}),
+    "alert:create": frozenset({"admin", "analyst"}),
+    "alert:decide": _DECIDERS,
+    "decision:approve": frozenset({"investigator", "supervisor"}),
+    "case:write": frozenset({"analyst", *_DECIDERS}),
+    "evidence:view": _DECIDERS,
+    "action:read": frozenset({"admin", "investigator", "supervisor"}),
+    "webhook:admin": _ADMIN,
+    "token:admin": _ADMIN,
+    "user:admin": _ADMIN,
+    "audit:read": frozenset({"admin", "supervisor"}),
+}
+
+
+def parse_roles(names: list[str] | tuple[str, ...]) -> frozenset[Role]:
+    """The roles named (at least one), or AccountError naming the first that is not a role."""
+    if not names:
+        raise AccountError("at least one role is needed")
+    by_name: dict[str, Role] = {role: role for role in ROLES}
+    roles: set[Role] = set()
+    for name in names:
+        role = by_name.get(name)
+        if role is None:
+            raise AccountError(f"unknown role {name!r} (roles: {', '.join(ROLES)})")
+        roles.add(role)
+    return frozenset(roles)
+
+
+def user_actor(username: str) -> str:
+    return f"user:{username}"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling. ``user_id`` is the person (four-eyes rules compare it), ``None`` only for
+    the bootstrap admin token; ``token`` is the API token's name when the call came with one."""
+
+    user_id: int | None
+    name: str
+    roles: frozenset[Role]
+    token: str | None = None
+
+    def can(self, permission: Permission) -> bool:
+        return not self.roles.isdisjoint(PERMISSIONS[permission])
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this caller: ``token:ci-bot`` or ``user:alice``."""
+        return f"token:{self.token}" if self.token is not None else user_actor(self.name)
