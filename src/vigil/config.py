@@ -53,6 +53,21 @@ class Settings(BaseSettings):
     #: How long an id gap (a transaction not yet committed, or rolled back) is waited for.
     index_gap_grace_seconds: float = 60.0
 
+    # Review queue (vigil.review.priority documents the formula these weigh).
+    review_severity_weight: float = Field(default=1.0, ge=0, description="Exponent of severity.")
+    review_likelihood_weight: float = Field(
+        default=1.0, ge=0, description="Exponent of likelihood."
+    )
+    review_reach_weight: float = Field(
+        default=0.25, ge=0, description="w in 1 + w*log10(1 + reach): how much audience counts."
+    )
+    review_half_life_hours: float = Field(
+        default=24.0, gt=0, description="An alert's priority halves every this many hours."
+    )
+    review_claim_minutes: float = Field(
+        default=15.0, gt=0, description="A claim on an alert lapses after this long."
+    )
+
     # API
     bootstrap_admin_token: SecretStr | None = Field(
         default=None,
