@@ -17,8 +17,8 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from vigil.accounts import ROLES, Accounts, AccountSettings, Role
 from vigil.api.app import create_app
-from vigil.api.auth import ROLES, Role, TokenStore
 from vigil.api.settings import ApiSettings
 from vigil.config import Settings
 from vigil.hashing import KnownContent
@@ -69,12 +69,20 @@ class Api:
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=60)
 
 
+def role_tokens(accounts: Accounts) -> dict[Role, str]:
+    """One account per role (``test-<role>``) with one token each."""
+    tokens: dict[Role, str] = {}
+    for role in ROLES:
+        accounts.create_user("test:setup", f"test-{role}", [role])
+        tokens[role] = accounts.create_token("test:setup", f"test-{role}", f"test-{role}")[1]
+    return tokens
+
+
 @contextmanager
 def running_api(settings: Settings) -> Iterator[Api]:
     known = KnownContent(settings)
     app = create_app(settings, known)
-    store = TokenStore(known.db)
-    tokens = {role: store.create(f"test-{role}", role)[1] for role in ROLES}
+    tokens = role_tokens(Accounts(known.db, AccountSettings.of(settings)))
     try:
         with serving(app) as base_url:
             yield Api(base_url, app, known, tokens)

@@ -12,11 +12,11 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from vigil import __version__
-from vigil.api.auth import TokenStore
+from vigil.accounts import Accounts, AccountSettings, ConsoleSessions
 from vigil.api.common import known_content
 from vigil.api.errors import install_error_handlers
 from vigil.api.models import Health, Readiness
-from vigil.api.routes import banks, hashing, hma, tokens
+from vigil.api.routes import accounts, audit, banks, hashing, hma, session
 from vigil.api.settings import ApiSettings
 from vigil.config import Settings
 from vigil.hashing import KnownContent
@@ -93,7 +93,11 @@ def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI
     app.state.known = known or KnownContent(api_settings)
     app.state.index_loaded = False
     secret = api_settings.bootstrap_admin_token
-    app.state.tokens = TokenStore(app.state.known.db, secret.get_secret_value() if secret else None)
+    account_settings = AccountSettings.of(settings)
+    db = app.state.known.db
+    bootstrap = secret.get_secret_value() if secret else None
+    app.state.accounts = Accounts(db, account_settings, bootstrap)
+    app.state.sessions = ConsoleSessions(db, account_settings)
     install_error_handlers(app)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["probes"])
     app.add_api_route(
@@ -104,6 +108,6 @@ def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI
         response_model=Readiness,
         responses={503: {"model": Readiness, "description": "Not ready yet."}},
     )
-    for module in (hashing, banks, hma, tokens):
+    for module in (hashing, banks, hma, accounts, session, audit):
         app.include_router(module.router)
     return app

@@ -4,10 +4,11 @@ so the API and the CLI's JSON output cannot drift apart."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from vigil.accounts import Role
 from vigil.hashing import HashResult, MatchReport
 from vigil.hashing.media import MediaKind
 
@@ -132,14 +133,37 @@ class ImportReport(BaseModel):
     errors: list[RowErrorOut]
 
 
+class UserCreate(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    roles: list[Role] = Field(min_length=1)
+    password: SecretStr | None = Field(
+        default=None, description="Without one the account can only use API tokens."
+    )
+    display_name: str = Field(default="", max_length=128)
+
+
+class UserOut(BaseModel):
+    username: str
+    display_name: str
+    roles: list[str]
+    disabled: bool
+    has_password: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+
 class TokenCreate(BaseModel):
     name: str = Field(min_length=1, max_length=128)
-    role: str
+    user: str = Field(description="The account the token acts for.")
+    role: Role | None = Field(
+        default=None, description="Limit the token to this one of the user's roles."
+    )
 
 
 class TokenOut(BaseModel):
     name: str
-    role: str
+    user: str | None
+    scope: str = Field(description="The one role the token is limited to; empty: all the user's.")
     disabled: bool
     created_at: datetime
     last_used_at: datetime | None
@@ -147,6 +171,36 @@ class TokenOut(BaseModel):
 
 class TokenCreated(TokenOut):
     token: str = Field(description="The secret. Shown once; only its SHA-256 is stored.")
+
+
+class LoginRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: SecretStr = Field(min_length=1, max_length=1024)
+
+
+class SessionOut(BaseModel):
+    username: str
+    roles: list[str]
+    csrf_token: str | None = Field(
+        description="Send it as `X-CSRF-Token` with every change; null when signed in by token."
+    )
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    detail: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class AuditPage(BaseModel):
+    events: list[AuditEventOut]
+    next_before: int | None = Field(description="Pass as `before` for the next (older) page.")
 
 
 class Health(BaseModel):

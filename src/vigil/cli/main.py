@@ -5,10 +5,11 @@ from __future__ import annotations
 import typer
 
 from vigil import __version__
+from vigil.cli.audit import audit_app
 from vigil.cli.banks import bank_app
 from vigil.cli.hashing import hash_command, match_command
 from vigil.cli.serve import serve
-from vigil.cli.tokens import tokens_app
+from vigil.cli.users import users_app
 from vigil.config import get_settings
 from vigil.logs import configure_logging
 
@@ -41,4 +42,5 @@ app.command("hash")(hash_command)
 app.command("match")(match_command)
 app.add_typer(bank_app, name="bank")
 app.command("serve")(serve)
-app.add_typer(tokens_app, name="token")
+app.add_typer(users_app, name="user")
+app.add_typer(audit_app, name="audit")

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from vigil.api.auth import Require
+from vigil.api.auth import Audit, Require
 from vigil.api.common import checked, known_content, parse_signals
 from vigil.api.errors import ErrorBody
 from vigil.api.models import (
@@ -71,8 +71,10 @@ def list_banks(known: Known) -> list[BankOut]:
     dependencies=WRITE,
     responses={409: {"model": ErrorBody, "description": "A bank with that name exists."}},
 )
-def create_bank(body: BankCreate, known: Known) -> BankOut:
-    return _out(known.banks.create(**body.model_dump()))
+def create_bank(body: BankCreate, known: Known, audit: Audit) -> BankOut:
+    created = _out(known.banks.create(**body.model_dump()))
+    audit("bank.create", "bank", body.name, **body.model_dump(exclude={"name"}))
+    return created
 
 
 @router.get("/{name}", dependencies=READ)
@@ -81,13 +83,16 @@ def get_bank(name: str, known: Known) -> BankOut:
 
 
 @router.patch("/{name}", dependencies=WRITE)
-def update_bank(name: str, body: BankUpdate, known: Known) -> BankOut:
-    return _out(known.banks.update(name, **body.model_dump()))
+def update_bank(name: str, body: BankUpdate, known: Known, audit: Audit) -> BankOut:
+    updated = _out(known.banks.update(name, **body.model_dump()))
+    audit("bank.update", "bank", name, **body.model_dump(exclude_unset=True))
+    return updated
 
 
 @router.delete("/{name}", status_code=204, dependencies=WRITE)
-def delete_bank(name: str, known: Known) -> Response:
+def delete_bank(name: str, known: Known, audit: Audit) -> Response:
     known.banks.delete(name)
+    audit("bank.delete", "bank", name)
     return Response(status_code=204)
 
 
@@ -101,7 +106,7 @@ def delete_bank(name: str, known: Known) -> Response:
         content_ref={"type": "string", "description": "Defaults to the upload's filename."},
     ),
 )
-async def add_content(name: str, upload: Received, known: Known) -> ContentAdded:
+async def add_content(name: str, upload: Received, known: Known, audit: Audit) -> ContentAdded:
     """Hash an uploaded file (with the bank-side variants) and add it to the bank."""
     await run_in_threadpool(known.banks.get, name)  # 404 before any hashing
     result, entry_id = await run_in_threadpool(
@@ -116,11 +121,12 @@ async def add_content(name: str, upload: Received, known: Known) -> ContentAdded
     )
     checked(result, upload.path, upload.filename)
     assert entry_id is not None  # checked() raised for a file that failed
+    await run_in_threadpool(audit, "bank.content_add", "bank", name, entry_ids=[entry_id])
     return ContentAdded.of(entry_id, result)
 
 
 @router.post("/{name}/signals", status_code=201, dependencies=WRITE)
-def add_signals(name: str, body: list[BankSignalIn], known: Known) -> EntriesAdded:
+def add_signals(name: str, body: list[BankSignalIn], known: Known, audit: Audit) -> EntriesAdded:
     """Add signals computed elsewhere; each becomes one entry with its labels."""
     known.banks.get(name)  # an empty list must 404 too, and writes nothing to find out
     signals = parse_signals(body)
@@ -128,7 +134,9 @@ def add_signals(name: str, body: list[BankSignalIn], known: Known) -> EntriesAdd
         NewEntry([signal], item.labels, item.source, item.content_ref)
         for signal, item in zip(signals, body, strict=True)
     ]
-    return EntriesAdded(entry_ids=known.banks.add_entries(name, entries))
+    added = EntriesAdded(entry_ids=known.banks.add_entries(name, entries))
+    audit("bank.content_add", "bank", name, entry_ids=added.entry_ids)
+    return added
 
 
 @router.post(
@@ -140,6 +148,7 @@ async def import_hash_list(
     name: str,
     upload: Received,
     known: Known,
+    audit: Audit,
     format: Annotated[
         HashListFormat | None, Query(description="Default: from the file name's extension.")
     ] = None,
@@ -156,6 +165,8 @@ async def import_hash_list(
     )
     ids = await run_in_threadpool(known.banks.add_entries, name, parsed.entries)
     errors = [RowErrorOut(line=e.line, message=e.message) for e in parsed.errors]
+    detail = {"file": upload.filename, "format": fmt, "imported": len(ids), "errors": len(errors)}
+    await run_in_threadpool(audit, "bank.import", "bank", name, **detail)
     return ImportReport(imported=len(ids), errors=errors)
 
 
