@@ -180,7 +180,8 @@ def alert_json(
         column.name: getattr(alert, column.name) for column in Alert.__table__.columns
     }
     body.update(
-        priority=current_priority(weights, alert.priority, now),
+        # An alert is never younger than zero: a reader's clock behind the writer's is not news.
+        priority=current_priority(weights, alert.priority, max(now, alert.occurred_at)),
         claimed_by=alert.claimed_by if claimed else None,
         claim_expires_at=alert.claim_expires_at if claimed else None,
         evidence_redacted=not evidence,
