@@ -53,6 +53,24 @@ class Settings(BaseSettings):
     #: How long an id gap (a transaction not yet committed, or rolled back) is waited for.
     index_gap_grace_seconds: float = 60.0
 
+    # Action delivery (the webhook outbox, vigil.actions)
+    actions_worker: bool = Field(
+        default=True, description="Run the delivery worker inside `vigil serve`."
+    )
+    actions_worker_threads: int = Field(default=2, ge=1, le=64)
+    actions_batch_size: int = Field(default=20, ge=1, le=1000)
+    #: How long an idle worker sleeps before looking again; an enqueue in the same process wakes
+    #: it at once, so this only bounds the delay for actions another process committed.
+    actions_poll_seconds: float = Field(default=0.5, gt=0)
+    actions_backoff_base_seconds: float = Field(default=2.0, gt=0)
+    actions_backoff_max_seconds: float = Field(default=600.0, gt=0)
+    actions_max_attempts: int = Field(default=12, ge=1)
+    actions_connect_timeout: float = Field(default=5.0, gt=0)
+    actions_request_timeout: float = Field(default=15.0, gt=0)
+    #: A claimed action is someone else's to retry once this passes (a worker died mid-send).
+    #: Longer than a request can take, so a live worker's action is never sent twice at once.
+    actions_lease_seconds: float = Field(default=60.0, gt=0)
+
     # Review queue (vigil.review.priority documents the formula these weigh).
     review_severity_weight: float = Field(default=1.0, ge=0, description="Exponent of severity.")
     review_likelihood_weight: float = Field(
