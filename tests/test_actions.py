@@ -10,14 +10,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from test_actions_support import SECRET, Outbox
 from vigil import actions
 from vigil.actions import webhooks
 from vigil.actions.delivery import Claim, backoff_seconds
 from vigil.actions.outbox import NO_RECEIVER
 from vigil.actions.signing import sign, verify_signature
 from vigil.store.models import Action, ActionAttempt
-
-from test_actions_support import SECRET, Outbox
 
 pytest_plugins = ["test_actions_support"]
 
@@ -41,9 +40,7 @@ def test_actions_exist_only_if_the_transaction_commits(outbox: Outbox) -> None:
     outbox.webhook()
     alert_id, decision_id = outbox.decided_alert()
     with pytest.raises(RuntimeError), outbox.db.session() as session:
-        actions.enqueue(
-            session, "takedown", alert_id=alert_id, decision_id=decision_id, payload={}
-        )
+        actions.enqueue(session, "takedown", alert_id=alert_id, decision_id=decision_id, payload={})
         raise RuntimeError("the decision failed after its action was queued")
     assert outbox.statuses() == {}
 
@@ -201,9 +198,7 @@ def test_dead_after_max_attempts_and_retry_revives_it(outbox: Outbox) -> None:
         assert worker.run_once() == 1
     assert outbox.action(action_id).status == "delivered"
     with outbox.db.session() as session:
-        count = session.scalar(
-            select(func.count()).where(ActionAttempt.action_id == action_id)
-        )
+        count = session.scalar(select(func.count()).where(ActionAttempt.action_id == action_id))
     assert count == attempts + 1
     with outbox.db.session() as session, pytest.raises(actions.ActionError):
         actions.retry(session, action_id)  # delivered is not dead
