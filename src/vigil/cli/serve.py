@@ -11,7 +11,8 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
 ) -> None:
-    """Serve the REST API (OpenAPI docs at /docs). Clients need a token: see `vigil token`."""
+    """Serve the REST API (OpenAPI docs at /docs). Clients need a token (`vigil user token`)
+    or a console session."""
     # Imported here: the web stack costs every other command a second of start-up.
     import uvicorn
 
