@@ -116,7 +116,7 @@ def compare_with_anchor(n: int, queries: int, anchor_queries: int) -> list[tuple
     name = TxPdqSignal.get_index_cls().__name__
     return [
         ("hashes indexed", f"{n:,}", f"{n:,}"),
-        ("index class", "vigil PdqIndex (numpy MIH)", f"threatexchange {name}"),
+        ("index class", "vigil PdqIndex (MIH, numba kernel)", f"threatexchange {name}"),
         ("build time", f"{build_s:.1f} s", f"{tx_build_s:.1f} s"),
         (
             "resident memory of the index (RSS growth)",

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from vigil.hashing.index.mih import LAYOUT_16, LAYOUT_24, MultiIndexHash
-from vigil.hashing.index.pdq import PdqIndex
+from vigil.hashing.index.mih import LAYOUT_16, LAYOUT_24, MultiIndexHash, _search
+from vigil.hashing.index.pdq import PdqIndex, hex_to_codes
 
 
 def flip_bits(code: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -114,3 +117,31 @@ def test_compaction_while_querying_and_adding() -> None:
     compactor.join()
     assert as_sets(index.search(queries, 31)) == want
     assert len(index) == len(codes)
+
+
+def test_the_kernel_is_compiled_before_the_first_query() -> None:
+    """Building an index compiles the search kernel; read-only queries (as parsed from hex) and
+    writable ones then run that same machine code, so no query waits for a compile."""
+    codes, queries = bank_and_queries(1_000, seed=6)
+    index = PdqIndex.build(codes, np.arange(len(codes), dtype=np.int64))
+    compiled = list(_search.signatures)
+    index.search(hex_to_codes([row.tobytes().hex() for row in queries]), 31)
+    index.search(queries.copy(), 31)
+    assert _search.signatures == compiled and len(compiled) == 1
+
+
+def test_search_works_without_a_numba_cache_directory() -> None:
+    """Where numba finds no cache directory it can write (read-only install and home) it
+    raises at import; the index must compile in memory instead. Allowing only numba's IPython
+    cache locator, which never applies to a module file, gives that same condition."""
+    script = (
+        "import numpy as np\n"
+        "from vigil.hashing.index.mih import MultiIndexHash\n"
+        "codes = np.random.default_rng(0).integers(0, 256, (100, 32), dtype=np.uint8)\n"
+        "print(MultiIndexHash.build(codes).search(codes[:3], 31)[1].tolist())\n"
+    )
+    env = {**os.environ, "NUMBA_CACHE_LOCATOR_CLASSES": "IPythonCacheLocator"}
+    run = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert run.stdout.strip() == "[0, 1, 2]"
