@@ -16,7 +16,7 @@ from vigil.accounts import Accounts, AccountSettings, ConsoleSessions
 from vigil.api.common import known_content
 from vigil.api.errors import install_error_handlers
 from vigil.api.models import Health, Readiness
-from vigil.api.routes import accounts, audit, banks, hashing, hma, session
+from vigil.api.routes import accounts, audit, banks, hashing, hma, review, session
 from vigil.api.settings import ApiSettings
 from vigil.config import Settings
 from vigil.hashing import KnownContent
@@ -110,4 +110,5 @@ def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI
     )
     for module in (hashing, banks, hma, accounts, session, audit):
         app.include_router(module.router)
+    app.include_router(review.router)
     return app

@@ -18,7 +18,8 @@ changes once both exist. ``Alert.priority`` therefore stores a time-invariant qu
 
 and ordering by ``key`` (an index on ``status, priority``) is ordering by ``priority(now)`` for
 every ``now``; ``current_priority`` turns a key back into today's value. Changing the weights
-or the half-life changes the keys: ``recompute_priorities`` (``vigil alerts reprioritise``) rewrites them.
+or the half-life changes the keys: ``recompute_priorities`` (``vigil alerts reprioritise``)
+rewrites them.
 """
 
 from __future__ import annotations
