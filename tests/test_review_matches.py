@@ -19,6 +19,7 @@ from vigil.review import (
     get_alert,
     match_likelihood,
 )
+from vigil.review.matches import SECOND_STAGE_LIKELIHOOD
 from vigil.store.models import Bank
 
 from media_factory import write_jpeg
@@ -102,7 +103,7 @@ def _match(signal_type: str, distance: float, query_share: float | None = None) 
 
 
 def test_likelihood_from_distance() -> None:
-    policy = ReviewPolicy(pdq_threshold=30, vpdq_query_share=0.8, embedding_threshold=0.25)
+    policy = ReviewPolicy(pdq_threshold=30, vpdq_query_share=0.8)
     bank = Bank(name="b", pdq_threshold=None, vpdq_query_share=None)
     strict = Bank(name="s", pdq_threshold=10, vpdq_query_share=None)
     assert match_likelihood(_match("sha256", 0), bank, policy) == 1.0
@@ -110,4 +111,5 @@ def test_likelihood_from_distance() -> None:
     assert match_likelihood(_match("pdq", 15), bank, policy) == pytest.approx(0.75)
     assert match_likelihood(_match("pdq", 10), strict, policy) == pytest.approx(0.5)
     assert match_likelihood(_match("vpdq", 0, query_share=0.9), bank, policy) == pytest.approx(0.75)
-    assert match_likelihood(_match("effnet_lite0", 0.25), bank, policy) == pytest.approx(0.5)
+    assert match_likelihood(_match("md5", 0), bank, policy) == 1.0
+    assert match_likelihood(_match("effnet_lite0", 0.3), bank, policy) == SECOND_STAGE_LIKELIHOOD

@@ -28,12 +28,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigil import actions, audit
-from vigil.hashing import HashResult, Match, MatchReport
+from vigil.hashing import SIGNAL_TYPES, HashResult, Match, MatchReport
 from vigil.review.alerts import NewAlert, content_payload, create_alert
 from vigil.review.policy import ReviewPolicy
 from vigil.store.models import Alert, Bank
 
 SYSTEM_ACTOR = "system:hashing"
+EXACT_TYPES = frozenset(kind.name for kind in SIGNAL_TYPES if kind.exact)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,11 @@ class BankOutcome:
         return {**self.__dict__, "action_ids": list(self.action_ids)}
 
 
+#: A second-stage match (embedding candidates verified by keypoints) has no distance on the
+#: hash scale; a geometric fit was verified, so it counts as more likely than an edge match.
+SECOND_STAGE_LIKELIHOOD = 0.75
+
+
 def match_likelihood(match: Match, bank: Bank, policy: ReviewPolicy) -> float:
     """How sure the match is, 0.5 at the bank's threshold up to 1.0 for an identical hash: the
     thresholds are operating points chosen for (almost) no false matches, so even a match at the
@@ -74,9 +80,9 @@ def match_likelihood(match: Match, bank: Bank, policy: ReviewPolicy) -> float:
             bank.vpdq_query_share if bank.vpdq_query_share is not None else policy.vpdq_query_share
         )
         return _from_margin(1.0 - (match.query_share or 0.0), 1.0 - required)
-    if match.distance > 0:  # the embedding second stage: a cosine distance
-        return _from_margin(match.distance, policy.embedding_threshold)
-    return 1.0  # an exact digest (MD5, SHA-256)
+    if match.signal_type in EXACT_TYPES:
+        return 1.0
+    return SECOND_STAGE_LIKELIHOOD
 
 
 def _from_margin(used: float, allowed: float) -> float:

@@ -16,7 +16,6 @@ class ReviewPolicy:
     #: Match thresholds, to turn a match distance into a likelihood (see vigil.review.matches).
     pdq_threshold: int = 31
     vpdq_query_share: float = 0.8
-    embedding_threshold: float = 0.25
 
     @classmethod
     def of(cls, settings: Settings) -> ReviewPolicy:
@@ -25,5 +24,4 @@ class ReviewPolicy:
             claim_ttl=timedelta(minutes=settings.review_claim_minutes),
             pdq_threshold=settings.pdq_threshold,
             vpdq_query_share=settings.vpdq_query_share,
-            embedding_threshold=settings.embedding_threshold,
         )
