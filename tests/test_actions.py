@@ -194,14 +194,14 @@ def test_dead_after_max_attempts_and_retry_revives_it(outbox: Outbox) -> None:
         assert dead.last_error == f"gave up after {attempts} attempts: HTTP 503"
         assert worker.run_once() == 0
         with outbox.db.session() as session:
-            actions.retry(session, action_id)
+            actions.retry(session, action_id, actor="user:admin")
         assert worker.run_once() == 1
     assert outbox.action(action_id).status == "delivered"
     with outbox.db.session() as session:
         count = session.scalar(select(func.count()).where(ActionAttempt.action_id == action_id))
     assert count == attempts + 1
     with outbox.db.session() as session, pytest.raises(actions.ActionError):
-        actions.retry(session, action_id)  # delivered is not dead
+        actions.retry(session, action_id, actor="user:admin")  # delivered is not dead
 
 
 def test_no_receiver_is_a_dead_letter_until_one_exists(outbox: Outbox) -> None:
@@ -210,7 +210,7 @@ def test_no_receiver_is_a_dead_letter_until_one_exists(outbox: Outbox) -> None:
     assert outbox.action(action_id).last_error == NO_RECEIVER.format(kind="stream_cut")
     outbox.webhook("streams", ("stream_cut",))
     with outbox.db.session() as session:
-        actions.retry(session, action_id)
+        actions.retry(session, action_id, actor="user:admin")
     with outbox.worker() as worker:
         assert worker.run_once() == 1
     assert outbox.action(action_id).status == "delivered"
@@ -226,7 +226,7 @@ def test_a_disabled_webhook_parks_its_actions_as_dead_letters(outbox: Outbox) ->
         assert outbox.action(action_id).last_error == "webhook 'platform' is disabled"
         with outbox.db.session() as session:
             webhooks.update(session, "user:admin", webhook_id, allow=[], enabled=True)
-            actions.retry(session, action_id)
+            actions.retry(session, action_id, actor="user:admin")
         worker.run_once()
     assert outbox.action(action_id).status == "delivered"
 

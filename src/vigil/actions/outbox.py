@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from vigil import audit
 from vigil.actions.evidence import evidence_package
 from vigil.actions.kinds import KINDS, LOCAL_KINDS, ActionStatus
 from vigil.store.models import Action, ActionAttempt, Alert, Bank, Decision, Webhook, utcnow
@@ -179,7 +180,7 @@ def cancel(session: Session, decision_id: int) -> int:
     return len(actions)
 
 
-def retry(session: Session, action_id: int) -> list[Action]:
+def retry(session: Session, action_id: int, *, actor: str) -> list[Action]:
     """Revive a dead letter: due now, with a fresh attempt budget (its past attempts stay on
     record). Returns its rows: more than one when a receiver-less action finds several."""
     action = get(session, action_id)
@@ -191,6 +192,8 @@ def retry(session: Session, action_id: int) -> list[Action]:
     action.last_error = ""
     actions = _route(session, action)
     session.flush()
+    detail = {"kind": action.kind, "rows": [row.id for row in actions]}
+    audit.record(session, actor, "action.retry", "action", action_id, detail)
     _wake_after_commit(session)
     return actions
 

@@ -13,10 +13,11 @@ from starlette.concurrency import run_in_threadpool
 
 from vigil import __version__
 from vigil.accounts import Accounts, AccountSettings, ConsoleSessions
+from vigil.actions import OutboxWorker
 from vigil.api.common import known_content
 from vigil.api.errors import install_error_handlers
 from vigil.api.models import Health, Readiness
-from vigil.api.routes import accounts, audit, banks, hashing, hma, review, session
+from vigil.api.routes import accounts, actions, audit, banks, hashing, hma, review, session
 from vigil.api.settings import ApiSettings
 from vigil.config import Settings
 from vigil.hashing import KnownContent
@@ -44,13 +45,21 @@ async def _warm_up(app: FastAPI, known: KnownContent) -> None:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     known: KnownContent = app.state.known
+    settings: ApiSettings = app.state.settings
     task = asyncio.create_task(_warm_up(app, known))
+    # Banks through `known`, so an add_to_bank action is matchable at once in this process.
+    outbox = OutboxWorker(known.db, settings, known.banks) if settings.actions_worker else None
+    if outbox is not None:
+        outbox.start()
     try:
         yield
     finally:
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
+        if outbox is not None:
+            # Waits for sends on the wire; the rest of each batch is handed back at once.
+            await run_in_threadpool(outbox.close)
         if app.state.owns_known:
             known.close()
 
@@ -108,7 +117,7 @@ def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI
         response_model=Readiness,
         responses={503: {"model": Readiness, "description": "Not ready yet."}},
     )
-    for module in (hashing, banks, hma, accounts, session, audit):
+    for module in (hashing, banks, hma, accounts, session, audit, actions):
         app.include_router(module.router)
     app.include_router(review.router)
     return app

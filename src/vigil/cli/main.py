@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from vigil import __version__
+from vigil.cli.actions import actions_app, webhook_app
 from vigil.cli.audit import audit_app
 from vigil.cli.banks import bank_app
 from vigil.cli.hashing import hash_command, match_command
@@ -44,3 +45,5 @@ app.add_typer(bank_app, name="bank")
 app.command("serve")(serve)
 app.add_typer(users_app, name="user")
 app.add_typer(audit_app, name="audit")
+app.add_typer(webhook_app, name="webhook")
+app.add_typer(actions_app, name="actions")
