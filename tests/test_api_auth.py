@@ -31,8 +31,14 @@ from test_api_support import Api, role_tokens, serving
 
 pytest_plugins = ["test_api_support"]
 
-PUBLIC_PATHS = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
-PUBLIC_ROUTES = {("POST", "/v1/session")}  # the login itself
+PUBLIC_PATHS = {
+    *("/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"),
+    "/report",  # the public report form (tests/test_web.py)
+}
+# The login itself, and public reports (tests/test_reports.py tests them, rate limit and all).
+PUBLIC_ROUTES = {("POST", "/v1/session"), ("POST", "/v1/reports")}
+# The console's pages check the session themselves (tests/test_web.py has their matrix).
+CONSOLE_MOUNTS = {"/console"}
 PASSWORD = "correct horse battery staple"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -52,6 +58,8 @@ def _protected_routes(app: FastAPI) -> Iterator[tuple[str, str, Permission | Non
     """(method, concrete path, permission) for every route but the public ones."""
     # iter_route_contexts flattens included routers, which app.routes keeps nested.
     for route in iter_route_contexts(app.routes):
+        if route.path in CONSOLE_MOUNTS:
+            continue
         assert route.path is not None and route.methods is not None
         if route.path in PUBLIC_PATHS:
             continue
