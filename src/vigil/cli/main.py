@@ -9,6 +9,7 @@ from vigil.cli.actions import actions_app, webhook_app
 from vigil.cli.audit import audit_app
 from vigil.cli.banks import bank_app
 from vigil.cli.hashing import hash_command, match_command
+from vigil.cli.review import alerts_app
 from vigil.cli.serve import serve
 from vigil.cli.users import users_app
 from vigil.config import get_settings
@@ -47,3 +48,4 @@ app.add_typer(users_app, name="user")
 app.add_typer(audit_app, name="audit")
 app.add_typer(webhook_app, name="webhook")
 app.add_typer(actions_app, name="actions")
+app.add_typer(alerts_app, name="alerts")
