@@ -11,17 +11,28 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from vigil import __version__
+from vigil import __version__, web
 from vigil.accounts import Accounts, AccountSettings, ConsoleSessions
 from vigil.actions import OutboxWorker
 from vigil.api.common import known_content
 from vigil.api.errors import install_error_handlers
 from vigil.api.models import Health, Readiness
-from vigil.api.routes import accounts, actions, audit, banks, hashing, hma, review, session
+from vigil.api.routes import (
+    accounts,
+    actions,
+    audit,
+    banks,
+    hashing,
+    hma,
+    reports,
+    review,
+    session,
+)
 from vigil.api.settings import ApiSettings
 from vigil.config import Settings
 from vigil.hashing import KnownContent
 from vigil.logs import get_logger
+from vigil.reports import PublicReports, ReportSettings
 
 log = get_logger(__name__)
 _WARM_UP_RETRY_SECONDS = 5.0
@@ -107,6 +118,7 @@ def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI
     bootstrap = secret.get_secret_value() if secret else None
     app.state.accounts = Accounts(db, account_settings, bootstrap)
     app.state.sessions = ConsoleSessions(db, account_settings)
+    app.state.reports = PublicReports(app.state.known, ReportSettings.of(settings))
     install_error_handlers(app)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["probes"])
     app.add_api_route(
@@ -120,4 +132,6 @@ def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI
     for module in (hashing, banks, hma, accounts, session, audit, actions):
         app.include_router(module.router)
     app.include_router(review.router)
+    app.include_router(reports.router)
+    web.install(app)  # last: the console shares the state set above
     return app
