@@ -167,6 +167,7 @@ def test_report_review_decide_and_the_takedown_arrives(
     blurred = figure.locator("img").evaluate("img => getComputedStyle(img).filter")
     assert "blur" in blurred and "grayscale" in blurred
     expect(page.locator("img")).to_have_js_property("complete", True)
+    figure.scroll_into_view_if_needed()
     page.screenshot(path=screenshots / "alert-veiled.png")
 
     stops = _tab_stops(page, 40)
@@ -178,6 +179,7 @@ def test_report_review_decide_and_the_takedown_arrives(
     page.keyboard.press("r")
     expect(figure).to_have_class("evidence")
     expect(page.locator("#reveal")).to_have_attribute("aria-pressed", "true")
+    figure.scroll_into_view_if_needed()
     page.screenshot(path=screenshots / "alert-revealed.png")
     page.keyboard.press("d")
     expect(page.locator("#decide select[name=outcome]")).to_be_focused()
