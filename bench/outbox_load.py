@@ -189,7 +189,11 @@ def crash_and_restart(
         outcomes = [killed.execute(claim) for claim in claims[: len(claims) // 2]]
     fresh = OutboxWorker(db, settings)
     fresh.start()
-    return fresh, sum(outcome.result == "delivered" for outcome in outcomes)
+    took = sum(
+        claim.receiver is not None and outcome.result == "delivered"
+        for claim, outcome in zip(claims, outcomes, strict=False)
+    )
+    return fresh, took
 
 
 def percentile(values: list[float], share: float) -> float:
