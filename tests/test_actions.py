@@ -128,6 +128,25 @@ def test_a_stopped_worker_hands_back_what_it_had_not_sent(outbox: Outbox) -> Non
     assert outbox.receiver.deliveries == {}
 
 
+def test_stopping_running_workers_leaves_nothing_in_flight(outbox: Outbox) -> None:
+    outbox.webhook()
+    ids = [action_id for _ in range(40) for action_id in outbox.enqueue("takedown")]
+    with outbox.worker(actions_batch_size=5) as worker:
+        worker.start(threads=2)
+        worker.stop()
+    stopped = outbox.statuses()
+    with outbox.worker() as successor:
+        while successor.run_once():
+            pass
+    # Whatever the threads had claimed was either sent and recorded or handed back unsent.
+    assert set(stopped.values()) <= {"pending", "delivered"}
+    for action_id in ids:
+        action = outbox.action(action_id)
+        assert (action.status, action.attempts) == ("delivered", 1)
+    assert len(outbox.receiver.deliveries) == len(ids)
+    assert outbox.receiver.duplicates == 0
+
+
 def test_concurrent_workers_never_claim_the_same_action(outbox: Outbox) -> None:
     outbox.webhook()
     ids = [action_id for _ in range(30) for action_id in outbox.enqueue("takedown")]
