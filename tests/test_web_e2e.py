@@ -11,11 +11,13 @@ ones kept in the repository). Without chromium the test is skipped locally and f
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from ipaddress import ip_network
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -25,7 +27,7 @@ from vigil.actions.receiver import Delivery, WebhookReceiver
 from vigil.config import Settings
 from vigil.store.models import Bank
 
-from media_factory import write_jpeg
+from media_factory import write_jpeg, write_video
 
 pytest_plugins = ["test_web_support"]
 
@@ -91,20 +93,22 @@ def _incident_bank(console: Console, image: Path) -> None:
         bank.severity, bank.alert_on_match = 9, True
 
 
-def _takedown(receiver: WebhookReceiver) -> Delivery:
+def _deliveries(receiver: WebhookReceiver, action: str) -> list[Delivery]:
+    """What the receiver recorded of ``action``, once there is something."""
     pause = threading.Event()
     for _ in range(_POLLS):
-        deliveries = [d for d in receiver.deliveries.values() if d.action == "takedown"]
+        deliveries = [d for d in receiver.deliveries.values() if d.action == action]
         if deliveries:
-            return deliveries[0]
+            return deliveries
         pause.wait(0.02)
-    raise AssertionError("the takedown never reached the receiver")
+    raise AssertionError(f"no {action} reached the receiver")
 
 
 def _sign_in(page: Page, username: str) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.keyboard.press("Enter")
+    expect(page).not_to_have_url(re.compile(r"/console/login"))
 
 
 def _tab_stops(page: Page, count: int) -> list[str]:
@@ -192,7 +196,7 @@ def test_report_review_decide_and_the_takedown_arrives(
     expect(page.locator("p.empty")).to_contain_text("The queue is empty")
 
     # The takedown reaches the receiver, which only records correctly signed deliveries.
-    delivery = _takedown(receiver)
+    [delivery] = _deliveries(receiver, "takedown")
     assert receiver.bad_signatures == 0
     assert delivery.body["payload"]["alert_id"] == 1
     assert delivery.body["payload"]["url"] == "https://video.example/watch?v=attack"
@@ -210,3 +214,69 @@ def test_report_review_decide_and_the_takedown_arrives(
     page.screenshot(path=screenshots / "audit.png")
     context.close()
     assert errors == []
+
+
+def test_a_referral_waits_for_a_second_person_and_banks_are_kept_from_the_console(
+    console: Console,
+    browser: Browser,
+    receiver: WebhookReceiver,
+    tmp_path: Path,
+) -> None:
+    video = write_video(tmp_path / "clip.mp4", seed=5)
+    with console.signed_in("admin") as admin:
+        hook = {"name": "police", "url": receiver.url, "kinds": ["police_referral"]}
+        assert admin.post("/v1/webhooks", json={**hook, "secret": SECRET}).status_code == 201
+    with httpx.Client(base_url=console.base_url, timeout=60) as anonymous:
+        files = {"file": ("clip.mp4", video.read_bytes(), "video/mp4")}
+        sent = anonymous.post("/v1/reports", data={"description": "a threat"}, files=files)
+        assert sent.status_code == 201, sent.text
+
+    context = browser.new_context(base_url=console.base_url)
+    context.set_default_timeout(_TIMEOUT_MS)
+    page = context.new_page()
+    page.goto("/console/login")
+    _sign_in(page, "console-reviewer")
+    expect(page).to_have_url(f"{console.base_url}/console/queue")
+    page.keyboard.press("n")  # claim next
+    expect(page).to_have_url(f"{console.base_url}/console/alerts/1")
+
+    # The video stays veiled, silent and still until the reviewer chooses otherwise.
+    player = page.locator("figure.evidence video")
+    expect(player).to_have_attribute("preload", "none")
+    expect(player).to_have_js_property("muted", True)
+    expect(player).to_have_js_property("autoplay", False)
+    expect(page.locator("figure.evidence")).to_have_class("evidence veiled")
+    player.click()  # the first click reveals, it does not play
+    expect(page.locator("figure.evidence")).to_have_class("evidence")
+    expect(player).to_have_js_property("paused", True)
+
+    page.select_option("#decide select[name=outcome]", "refer")
+    page.get_by_label("Reason").fill("Credible threat against a named venue")
+    page.get_by_role("button", name="Record decision").click()
+    expect(page).to_have_url(f"{console.base_url}/console/queue")
+    page.locator("#logout").click()
+
+    # The supervisor approves it from the queue's "waiting" list; only then is it sent.
+    _sign_in(page, "console-supervisor")
+    page.get_by_role("link", name="Alert #1").click()
+    expect(page.locator("td.action-status")).to_have_text("awaiting_approval")
+    assert receiver.deliveries == {}
+    page.get_by_role("button", name="Approve").click()
+    expect(page.locator("table").filter(has_text="Outcome")).to_contain_text("approved")
+    referral = next(iter(_deliveries(receiver, "police_referral")))
+    assert referral.body["payload"]["alert_id"] == 1 and receiver.bad_signatures == 0
+    page.locator("#logout").click()
+
+    # An analyst makes a bank and fills it from the banks page.
+    _sign_in(page, "console-analyst")
+    page.goto("/console/banks")
+    page.get_by_label("Name", exact=True).fill("threats")
+    page.get_by_label("Negative").check()
+    page.get_by_role("button", name="Create bank").click()
+    expect(page.locator("tr.row")).to_contain_text("negative")
+    page.locator("form", has_text="Add content").get_by_label("File").set_input_files(str(video))
+    page.get_by_role("button", name="Hash and add").click()
+    expect(page.locator("tr.row td").nth(4)).to_have_text("1")
+    context.close()
+    [bank] = console.known.banks.list_banks()
+    assert (bank.name, bank.negative, bank.entries) == ("threats", True, 1)
