@@ -111,6 +111,11 @@ def _sign_in(page: Page, username: str) -> None:
     expect(page).not_to_have_url(re.compile(r"/console/login"))
 
 
+def _ready(page: Page) -> None:
+    """Wait until the page's script listens: a key pressed before that would be lost."""
+    expect(page.locator("html")).to_have_attribute("data-console", "ready")
+
+
 def _tab_stops(page: Page, count: int) -> list[str]:
     """What Tab lands on, ``count`` times from the top of the page."""
     page.locator("body").focus()
@@ -160,12 +165,14 @@ def test_report_review_decide_and_the_takedown_arrives(
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("report")
     page.screenshot(path=screenshots / "queue.png")
+    _ready(page)
 
     # j selects the top item, c claims it and opens it.
     page.keyboard.press("j")
     expect(rows.first).to_have_class("row selected")
     page.keyboard.press("c")
     expect(page).to_have_url(f"{console.base_url}/console/alerts/1")
+    _ready(page)
     figure = page.locator("figure.evidence")
     expect(figure).to_have_class("evidence veiled")
     blurred = figure.locator("img").evaluate("img => getComputedStyle(img).filter")
@@ -237,8 +244,10 @@ def test_a_referral_waits_for_a_second_person_and_banks_are_kept_from_the_consol
     page.goto("/console/login")
     _sign_in(page, "console-reviewer")
     expect(page).to_have_url(f"{console.base_url}/console/queue")
+    _ready(page)
     page.keyboard.press("n")  # claim next
     expect(page).to_have_url(f"{console.base_url}/console/alerts/1")
+    _ready(page)
 
     # The video stays veiled, silent and still until the reviewer chooses otherwise.
     player = page.locator("figure.evidence video")

@@ -205,4 +205,7 @@
       act();
     }
   });
+
+  // Tells a test driving the page that the shortcuts are listening.
+  document.documentElement.dataset.console = "ready";
 })();
