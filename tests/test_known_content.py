@@ -79,7 +79,8 @@ def test_per_bank_threshold(settings: Settings, tmp_path: Path) -> None:
     original = write_jpeg(tmp_path / "o.jpg", seed=14)
     edited = tmp_path / "e.jpg"
     Image.open(original).rotate(3, expand=False).save(edited, quality=30)
-    known = KnownContent(settings)
+    # The threshold is PDQ's: the second stage, which would verify this copy, is left out.
+    known = KnownContent(settings.model_copy(update={"embedding": "off"}))
     try:
         known.banks.create("strict", pdq_threshold=0)
         list(known.add_content("strict", [original]))
@@ -124,22 +125,30 @@ def test_index_snapshot_survives_restart(settings: Settings, tmp_path: Path) -> 
         restarted.close()
 
 
-def test_embedding_second_stage_finds_a_cropped_and_rotated_copy(
-    settings: Settings, tmp_path: Path
+def test_second_stage_finds_a_cropped_and_rotated_copy_and_verifies_it(
+    settings: Settings, tmp_path: Path, shared_data: Path
 ) -> None:
+    """The embedding retrieves, keypoints verify: the copy matches with its inlier count, and
+    another shot of the same press event, as close by the embedding, matches nothing."""
     require_embedding()
-    original = write_jpeg(tmp_path / "o.jpg", seed=17, size=(800, 600))
+    original = tmp_path / "o.jpg"
+    Image.open(shared_data / "images" / "kodak24" / "19.png").save(original, quality=90)
     photo = Image.open(original)
     cropped = tmp_path / "cropped.jpg"
-    photo.crop((0, 0, 720, 540)).rotate(4).save(cropped, quality=70)
+    photo.crop((0, 0, 691, 461)).rotate(4).save(cropped, quality=70)
+    faces = shared_data / "faces" / "lfw" / "images" / "Colin_Powell"
     known = KnownContent(settings.model_copy(update={"embedding": "on"}))
     try:
         known.banks.create("incident")
-        list(known.add_content("incident", [original]))
+        list(known.add_content("incident", [original, faces / "Colin_Powell_0177.jpg"]))
         report = known.match(cropped)[1]
         assert [(m.bank, m.signal_type) for m in report.matches] == [("incident", "effnet_lite0")]
-        assert report.matches[0].distance <= settings.embedding_threshold
-        assert known.match(write_jpeg(tmp_path / "other.jpg", seed=18))[1].matches == []
+        assert (report.matches[0].verified_inliers or 0) >= settings.verify_min_inliers
+        assert (
+            report.as_json()["matches"][0]["verified_inliers"] == report.matches[0].verified_inliers
+        )
+        assert known.match(faces / "Colin_Powell_0180.jpg")[1].empty
+        assert known.match(write_jpeg(tmp_path / "other.jpg", seed=18))[1].empty
     finally:
         known.close()
 

@@ -75,22 +75,3 @@ def test_other_photos_stay_far(shared_data: Path) -> None:
     for number in (2, 9, 15, 19):
         query = query_image_signals(_jpeg_rgb(_kodak(shared_data, number)))
         assert _pdq_distance(query, bank) > 2 * PDQ_MATCH
-
-
-def test_embedding_follows_a_corner_crop_that_pdq_loses(shared_data: Path) -> None:
-    pytest.importorskip("torch")
-    from vigil.hashing.signals.embedding import MATCH_DISTANCE, EmbeddingSignal
-
-    signal_type = EmbeddingSignal()
-    photo = _kodak(shared_data, 19)
-    cropped = photo.crop((0, 0, round(0.9 * photo.width), round(0.9 * photo.height)))
-    bank = bank_image_signals(np.asarray(photo), embedding=True)
-    copy = query_image_signals(_jpeg_rgb(cropped), embedding=True)
-    other = query_image_signals(_jpeg_rgb(_kodak(shared_data, 8)), embedding=True)
-    assert _pdq_distance(copy, bank) > PDQ_MATCH
-    (bank_vector,) = [s.value for s in bank if s.signal_type == signal_type.name]
-    (copy_vector,) = [s.value for s in copy if s.signal_type == signal_type.name]
-    (other_vector,) = [s.value for s in other if s.signal_type == signal_type.name]
-    assert signal_type.distance(copy_vector, bank_vector) <= MATCH_DISTANCE
-    assert signal_type.distance(other_vector, bank_vector) > MATCH_DISTANCE
-    assert signal_type.validate(bank_vector) == bank_vector

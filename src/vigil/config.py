@@ -42,12 +42,21 @@ class Settings(BaseSettings):
     vpdq_query_share: float = 0.8
     vpdq_index_share: float = 0.0
     embedding: Literal["auto", "on", "off"] = Field(
-        default="off",
-        description="Image-embedding second stage (crops, small rotations): needs vigil[embed]; "
-        "auto turns it on when torch is installed.",
+        default="auto",
+        description="Second matching stage for crops and small rotations: the image embedding "
+        "retrieves candidates, ORB keypoints verify them. Needs vigil[embed]; auto turns it on "
+        "when torch is installed.",
     )
-    #: 1 - cosine; measured in bench/robustness.py (no unrelated pair closer than 0.35).
-    embedding_threshold: float = 0.25
+    # The second stage, measured in bench/robustness.py (results/robustness.md): the embedding
+    # only retrieves, so its radius is loose; a match needs a verified geometric fit.
+    #: The embedding's nearest entries that are verified, at most (each ~1 ms).
+    embedding_candidates: int = Field(default=5, ge=1)
+    #: 1 - cosine within which an entry is a candidate at all.
+    embedding_candidate_distance: float = 0.4
+    #: RANSAC inliers of one similarity transform from the upload's keypoints to the entry's.
+    verify_min_inliers: int = Field(default=50, ge=3)
+    #: Share of the banked image's area the inliers' bounding box must cover.
+    verify_min_coverage: float = Field(default=0.1, ge=0.0, le=1.0)
     index_refresh_seconds: float = 1.0
     index_compact_after: int = 50_000
     #: How long an id gap (a transaction not yet committed, or rolled back) is waited for.

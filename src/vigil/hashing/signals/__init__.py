@@ -5,6 +5,7 @@ from __future__ import annotations
 from vigil.hashing.signals.base import Signal, SignalType
 from vigil.hashing.signals.digest import MD5Signal, SHA256Signal
 from vigil.hashing.signals.embedding import EmbeddingSignal
+from vigil.hashing.signals.keypoints import KeypointsSignal
 from vigil.hashing.signals.pdq import PdqSignal
 from vigil.hashing.signals.vpdq import VpdqSignal
 
@@ -13,10 +14,13 @@ SIGNAL_TYPES: tuple[SignalType, ...] = (PdqSignal(), MD5Signal(), SHA256Signal()
 #: Computed only when asked for: stored with bank entries, and for an upload as a second matching
 #: stage when no hash matched (it needs torch and costs ~25 ms an image).
 EMBEDDING = EmbeddingSignal()
+#: Stored with bank entries beside the embedding, never indexed: the embedding's candidates are
+#: verified against it.
+KEYPOINTS = KeypointsSignal()
 
 _BY_NAME: dict[str, SignalType] = {
     name: signal_type
-    for signal_type in (*SIGNAL_TYPES, EMBEDDING)
+    for signal_type in (*SIGNAL_TYPES, EMBEDDING, KEYPOINTS)
     for name in (signal_type.name, *signal_type.aliases)
 }
 
@@ -30,4 +34,4 @@ def get_signal_type(name: str) -> SignalType:
         raise ValueError(f"unknown signal type {name!r} (known: {known})") from None
 
 
-__all__ = ["EMBEDDING", "SIGNAL_TYPES", "Signal", "SignalType", "get_signal_type"]
+__all__ = ["EMBEDDING", "KEYPOINTS", "SIGNAL_TYPES", "Signal", "SignalType", "get_signal_type"]
