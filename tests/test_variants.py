@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from vigil.hashing.signals.base import Signal
-from vigil.hashing.signals.pdq import DIHEDRAL_VARIANTS, hamming
+from vigil.hashing.signals.pdq import DIHEDRAL_VARIANTS, UNTRIMMED, hamming, pdq_of_rgb
 from vigil.hashing.variants import bank_image_signals, query_image_signals
 
 # Meta's recommended PDQ match distance; bench/robustness.py measures vigil's own.
@@ -47,13 +47,31 @@ def _letterboxed(image: Image.Image) -> Image.Image:
 
 
 def test_bank_holds_the_eight_dihedral_hashes_and_query_one(shared_data: Path) -> None:
-    rgb = np.asarray(_kodak(shared_data, 1))
-    bank = bank_image_signals(rgb)
-    assert [s.variant for s in bank] == list(DIHEDRAL_VARIANTS)
+    framed = np.asarray(_letterboxed(_kodak(shared_data, 1)))
+    bank = bank_image_signals(framed)
+    assert [s.variant for s in bank] == [*DIHEDRAL_VARIANTS, UNTRIMMED]
     assert all(s.signal_type == "pdq" and s.quality is not None for s in bank)
-    (query,) = query_image_signals(rgb)
-    assert query.variant == "original"
-    assert query.value == bank[0].value
+    query = query_image_signals(framed)
+    assert [s.variant for s in query] == ["original", UNTRIMMED]
+    assert query[0].value == bank[0].value and query[1].value == bank[-1].value
+    unframed = np.zeros((64, 64, 3), dtype=np.uint8) + np.arange(64, dtype=np.uint8)[:, None, None]
+    assert [s.variant for s in query_image_signals(unframed)] == ["original"]
+
+
+def test_never_matches_less_than_plain_pdq(shared_data: Path) -> None:
+    """Trimming can differ between a photo on a near-white background and its JPEG copy; the
+    untrimmed hash kept on both sides means vigil finds whatever plain PDQ finds."""
+    pistols = sorted((shared_data / "weapons" / "pistols" / "images").glob("*.jpg"))[:60]
+    found_by_plain = 0
+    for path in pistols:
+        with Image.open(path) as opened:
+            photo = opened.convert("RGB")
+        original, copy = np.asarray(photo), _jpeg_rgb(photo, quality=30)
+        if hamming(pdq_of_rgb(original)[0], pdq_of_rgb(copy)[0]) <= PDQ_MATCH:
+            found_by_plain += 1
+            bank = bank_image_signals(original)
+            assert _pdq_distance(query_image_signals(copy), bank) <= PDQ_MATCH, path.name
+    assert found_by_plain >= 50
 
 
 @pytest.mark.parametrize(

@@ -54,23 +54,40 @@ def dihedral_pdq_of_rgb(rgb: np.ndarray) -> list[tuple[str, str, int]]:
     ]
 
 
+UNTRIMMED = "untrimmed"
+
+
+def _untrimmed(rgb: np.ndarray, content: np.ndarray) -> list[Signal]:
+    """The plain PDQ of the whole image when trimming changed it. Trimming can differ between an
+    original and its re-encoded copy (a near-white background after JPEG noise), so plain PDQ's
+    hash is kept on both sides: vigil never matches less than plain PDQ does."""
+    if content.shape == rgb.shape:
+        return []
+    value, quality = pdq_of_rgb(rgb)
+    return [Signal(PdqSignal.name, value, quality, UNTRIMMED)]
+
+
 def query_pdq_signals(rgb: np.ndarray) -> list[Signal]:
-    """One PDQ hash of the unletterboxed image: uploads are the hot path.
+    """The PDQ hash of the unletterboxed image (plus the untrimmed one if they differ): uploads
+    are the hot path, and PDQ itself costs a few milliseconds next to decoding.
 
     Letterbox bars, padding and screenshot frames move PDQ as far as an unrelated image; on
     unframed images the trim is a few pixels at most, so hashes from other tools still match.
     """
-    value, quality = pdq_of_rgb(unletterbox(rgb))
-    return [Signal(PdqSignal.name, value, quality, DIHEDRAL_VARIANTS[0])]
+    content = unletterbox(rgb)
+    value, quality = pdq_of_rgb(content)
+    return [Signal(PdqSignal.name, value, quality, DIHEDRAL_VARIANTS[0]), *_untrimmed(rgb, content)]
 
 
 def bank_pdq_signals(rgb: np.ndarray) -> list[Signal]:
-    """The 8 rotations/mirrors of the unletterboxed image, stored once per bank entry so that a
-    mirrored or 90-degree-rotated upload still meets a hash in the index with one query."""
-    return [
+    """The 8 rotations/mirrors of the unletterboxed image (and the untrimmed hash), stored once
+    per bank entry so that a mirrored or 90-degree-rotated upload meets a hash in one query."""
+    content = unletterbox(rgb)
+    dihedral = [
         Signal(PdqSignal.name, value, quality, variant)
-        for variant, value, quality in dihedral_pdq_of_rgb(unletterbox(rgb))
+        for variant, value, quality in dihedral_pdq_of_rgb(content)
     ]
+    return [*dihedral, *_untrimmed(rgb, content)]
 
 
 class PdqSignal(SignalType):
