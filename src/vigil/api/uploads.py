@@ -65,10 +65,10 @@ async def _capped(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[by
         yield chunk
 
 
-def _save(upload: UploadFile, limit: int) -> Path:
-    """Copy the parsed part to a named file (hashers and decoders want a path)."""
+def save_part(upload: UploadFile, limit: int, prefix: str = "vigil-upload-") -> Path:
+    """Copy a parsed part to a named file (hashers and decoders want a path); 413 past ``limit``."""
     suffix = Path(upload.filename or "").suffix[:16]
-    fd, name = tempfile.mkstemp(prefix="vigil-upload-", suffix=suffix)
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix)
     path = Path(name)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -116,7 +116,7 @@ async def receive_upload(request: Request) -> AsyncIterator[Upload]:
     limit = settings.max_upload_bytes
     part, fields = await _parse(request, limit)
     try:
-        path = await run_in_threadpool(_save, part, limit)
+        path = await run_in_threadpool(save_part, part, limit)
     finally:
         await part.close()
     try:

@@ -10,12 +10,8 @@ refusal.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -27,7 +23,7 @@ from starlette.formparsers import FormParser, MultiPartException, MultiPartParse
 from vigil.accounts import Principal
 from vigil.api.auth import Require
 from vigil.api.errors import ApiError, ErrorBody
-from vigil.api.uploads import too_large
+from vigil.api.uploads import save_part, too_large
 from vigil.reports import NewReport, PublicReports, RateLimited, ReportError
 from vigil.store.models import PublicReport
 
@@ -37,7 +33,6 @@ Reader = Annotated[Principal, Depends(Require("alert:read"))]
 # Room for the multipart boundaries and the text fields next to the file.
 _FRAMING_ALLOWANCE = 64 * 1024
 _MAX_FIELDS = 8
-_COPY_CHUNK = 1 << 20
 
 
 class ReportIn(BaseModel):
@@ -85,22 +80,6 @@ async def _capped(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[by
         yield chunk
 
 
-def _save(upload: UploadFile, limit: int) -> Path:
-    fd, name = tempfile.mkstemp(prefix="vigil-report-")
-    path = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(upload.file, out, _COPY_CHUNK)
-            size = out.tell()
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    if size > limit:
-        path.unlink()
-        raise too_large(limit)
-    return path
-
-
 async def _read_json(request: Request, limit: int) -> NewReport:
     body = b"".join([chunk async for chunk in _capped(request.stream(), limit)])
     try:
@@ -121,7 +100,9 @@ async def _read_form(request: Request, limit: int) -> NewReport:
     try:
         fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
         files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
-        path = await run_in_threadpool(_save, files[0], limit) if files else None
+        path = (
+            await run_in_threadpool(save_part, files[0], limit, "vigil-report-") if files else None
+        )
     finally:
         await form.close()
     # An empty file part is what a browser sends for a form whose file input was left empty.
