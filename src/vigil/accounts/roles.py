@@ -26,6 +26,7 @@ Permission = Literal[
     "token:admin",
     "user:admin",
     "audit:read",
+    "metrics:read",
 ]
 
 _ALL: frozenset[Role] = frozenset(ROLES)
@@ -48,6 +49,7 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     "token:admin": _ADMIN,
     "user:admin": _ADMIN,
     "audit:read": frozenset({"admin", "supervisor"}),
+    "metrics:read": _ADMIN,
 }
 
 

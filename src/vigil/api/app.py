@@ -16,6 +16,7 @@ from vigil.accounts import Accounts, AccountSettings, ConsoleSessions
 from vigil.actions import OutboxWorker
 from vigil.api.common import known_content
 from vigil.api.errors import install_error_handlers
+from vigil.api.metrics import install as install_metrics
 from vigil.api.models import Health, Readiness
 from vigil.api.routes import (
     accounts,
@@ -120,6 +121,7 @@ def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI
     app.state.sessions = ConsoleSessions(db, account_settings)
     app.state.reports = PublicReports(app.state.known, ReportSettings.of(settings))
     install_error_handlers(app)
+    install_metrics(app, db)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["probes"])
     app.add_api_route(
         "/readyz",

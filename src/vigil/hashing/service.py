@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from vigil.api.metrics import count_hashes, count_matches
 from vigil.config import Settings, get_settings
 from vigil.hashing.banks import BankService, NewEntry
 from vigil.hashing.hasher import HashResult, hash_file, iter_media_paths
@@ -72,7 +73,7 @@ class KnownContent:
         """Signals of one file: a bank entry's include the variants, the embedding and the
         keypoints."""
         types = self.bank_signal_types if for_bank else SIGNAL_TYPES
-        return hash_file(path, types, self.limits, for_bank=for_bank)
+        return count_hashes(hash_file(path, types, self.limits, for_bank=for_bank))
 
     def match(
         self, path: Path, banks: Sequence[str] | None = None
@@ -84,7 +85,7 @@ class KnownContent:
         if report.empty and self._second_stage_applies(result):
             # Crops and small rotations defeat every hash: only then pay for the second stage.
             report = self._second_stage(path, banks)
-        return result, report
+        return result, count_matches(report)
 
     def _second_stage(self, path: Path, banks: Sequence[str] | None) -> MatchReport:
         """The embedding's candidates, verified on keypoints (found only if there are any)."""
@@ -99,7 +100,7 @@ class KnownContent:
     def match_signals(
         self, signals: Sequence[Signal], banks: Sequence[str] | None = None
     ) -> MatchReport:
-        return self.matcher.match_signals(signals, banks)
+        return count_matches(self.matcher.match_signals(signals, banks))
 
     def add_file(
         self,
