@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -15,7 +16,7 @@ from vigil import __version__, web
 from vigil.accounts import Accounts, AccountSettings, ConsoleSessions
 from vigil.actions import OutboxWorker
 from vigil.api.common import known_content
-from vigil.api.errors import install_error_handlers
+from vigil.api.errors import ErrorBody, install_error_handlers
 from vigil.api.metrics import install as install_metrics
 from vigil.api.models import Health, Readiness
 from vigil.api.routes import (
@@ -131,9 +132,12 @@ def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI
         response_model=Readiness,
         responses={503: {"model": Readiness, "description": "Not ready yet."}},
     )
-    for module in (hashing, banks, hma, accounts, session, audit, actions):
-        app.include_router(module.router)
-    app.include_router(review.router)
-    app.include_router(reports.router)
+    # Every error, a request that fails validation included, has vigil's shape (ErrorBody), not
+    # FastAPI's default HTTPValidationError: document it so.
+    invalid: dict[int | str, dict[str, Any]] = {
+        422: {"model": ErrorBody, "description": "The request is not valid."}
+    }
+    for module in (hashing, banks, hma, accounts, session, audit, actions, review, reports):
+        app.include_router(module.router, responses=invalid)
     web.install(app)  # last: the console shares the state set above
     return app
