@@ -4,13 +4,18 @@ so the API and the CLI's JSON output cannot drift apart."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from vigil.accounts import Role
 from vigil.hashing import HashResult, MatchReport
 from vigil.hashing.media import MediaKind
+
+#: A database id as a path or query parameter: bounded so an oversized number is a 422, not an
+#: overflow deep in the database driver.
+RowId = Annotated[int, annotated_types.Ge(1), annotated_types.Le(2**63 - 1)]
 
 
 class SignalOut(BaseModel):

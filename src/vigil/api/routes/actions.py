@@ -19,6 +19,7 @@ from vigil.actions.webhooks import MIN_SECRET_LENGTH, WebhookError, WebhookExist
 from vigil.api.auth import Require
 from vigil.api.common import api_settings, known_content
 from vigil.api.errors import ApiError
+from vigil.api.models import RowId
 from vigil.api.settings import ApiSettings
 from vigil.store import Database
 from vigil.store.models import Action, ActionAttempt
@@ -136,7 +137,7 @@ def create_webhook(
 
 
 @router.get("/v1/webhooks/{webhook_id}")
-def get_webhook(webhook_id: int, _: WebhookAdmin, db: Db) -> WebhookOut:
+def get_webhook(webhook_id: RowId, _: WebhookAdmin, db: Db) -> WebhookOut:
     try:
         with db.session() as session:
             return WebhookOut(**asdict(webhooks.get(session, webhook_id)))
@@ -146,7 +147,7 @@ def get_webhook(webhook_id: int, _: WebhookAdmin, db: Db) -> WebhookOut:
 
 @router.patch("/v1/webhooks/{webhook_id}")
 def change_webhook(
-    webhook_id: int, body: WebhookChange, principal: WebhookAdmin, db: Db, settings: Settings
+    webhook_id: RowId, body: WebhookChange, principal: WebhookAdmin, db: Db, settings: Settings
 ) -> WebhookOut:
     try:
         with db.session() as session:
@@ -165,7 +166,7 @@ def change_webhook(
 
 
 @router.delete("/v1/webhooks/{webhook_id}", status_code=204)
-def delete_webhook(webhook_id: int, principal: WebhookAdmin, db: Db) -> Response:
+def delete_webhook(webhook_id: RowId, principal: WebhookAdmin, db: Db) -> Response:
     try:
         with db.session() as session:
             webhooks.delete(session, principal.actor, webhook_id)
@@ -186,9 +187,11 @@ def list_actions(
         list[ActionStatus] | None, Query(description="One or more; `dead` lists dead letters.")
     ] = None,
     kind: ActionKind | None = None,
-    alert_id: int | None = None,
-    decision_id: int | None = None,
-    before: Annotated[int | None, Query(ge=1, description="Only ids below this.")] = None,
+    alert_id: RowId | None = None,
+    decision_id: RowId | None = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="Only ids below this.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ActionPage:
     with db.session() as session:
@@ -210,7 +213,7 @@ def _attempt(attempt: ActionAttempt) -> AttemptOut:
 
 
 @router.get("/v1/actions/{action_id}")
-def get_action(action_id: int, principal: ActionReader, db: Db) -> ActionDetail:
+def get_action(action_id: RowId, principal: ActionReader, db: Db) -> ActionDetail:
     with db.session() as session:
         try:
             action = get(session, action_id)
@@ -224,7 +227,7 @@ def get_action(action_id: int, principal: ActionReader, db: Db) -> ActionDetail:
 
 
 @router.post("/v1/actions/{action_id}/retry")
-def retry_action(action_id: int, principal: WebhookAdmin, db: Db) -> list[ActionOut]:
+def retry_action(action_id: RowId, principal: WebhookAdmin, db: Db) -> list[ActionOut]:
     """Send a dead letter again, with a fresh attempt budget."""
     try:
         with db.session() as session:

@@ -23,7 +23,7 @@ def list_events(
     action: Annotated[str | None, Query(max_length=64)] = None,
     actor: Annotated[str | None, Query(max_length=128)] = None,
     before: Annotated[
-        int | None, Query(ge=1, description="Only events older than this id.")
+        int | None, Query(ge=1, le=2**63 - 1, description="Only events older than this id.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:

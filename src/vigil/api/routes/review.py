@@ -25,7 +25,7 @@ from vigil.actions import ActionError, ActionKind
 from vigil.api.auth import Require
 from vigil.api.common import api_settings, checked, known_content
 from vigil.api.errors import ApiError, ErrorBody
-from vigil.api.models import HashResponse, MatchReportOut
+from vigil.api.models import HashResponse, MatchReportOut, RowId
 from vigil.api.uploads import Upload, receive_upload, upload_body
 from vigil.hashing import HashResult, KnownContent, MatchReport
 from vigil.review.cases import CaseKind, CaseStatus
@@ -239,7 +239,7 @@ def list_alerts(
     source: review.Source | None = None,
     content_kind: review.ContentKind | None = None,
     platform: str | None = None,
-    case_id: int | None = None,
+    case_id: RowId | None = None,
     min_severity: Annotated[int | None, Query(ge=0, le=10)] = None,
     available: Annotated[bool, Query(description="Only alerts the caller may claim now.")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -280,7 +280,7 @@ def claim_next(principal: Decider, known: Known, policy: Policy) -> AlertOut | R
 
 
 @router.get("/alerts/{alert_id}", responses=_ERRORS)
-def get_alert(alert_id: int, principal: Reader, known: Known, policy: Policy) -> AlertOut:
+def get_alert(alert_id: RowId, principal: Reader, known: Known, policy: Policy) -> AlertOut:
     """One alert; its evidence only with ``evidence:view`` (and then the view is audited)."""
     evidence = principal.can("evidence:view")
     with _unit(known) as session:
@@ -289,20 +289,20 @@ def get_alert(alert_id: int, principal: Reader, known: Known, policy: Policy) ->
 
 
 @router.post("/alerts/{alert_id}/claim", responses=_ERRORS)
-def claim_alert(alert_id: int, principal: Decider, known: Known, policy: Policy) -> AlertOut:
+def claim_alert(alert_id: RowId, principal: Decider, known: Known, policy: Policy) -> AlertOut:
     """Claim (or extend one's claim on) an alert for ``VIGIL_REVIEW_CLAIM_MINUTES``."""
     with _unit(known) as session:
         return _alert_out(review.claim(session, principal, alert_id, policy.claim_ttl), policy)
 
 
 @router.post("/alerts/{alert_id}/release", responses=_ERRORS)
-def release_alert(alert_id: int, principal: Decider, known: Known, policy: Policy) -> AlertOut:
+def release_alert(alert_id: RowId, principal: Decider, known: Known, policy: Policy) -> AlertOut:
     with _unit(known) as session:
         return _alert_out(review.release(session, principal, alert_id), policy)
 
 
 @router.post("/alerts/{alert_id}/decisions", status_code=201, responses=_ERRORS)
-def decide(alert_id: int, body: DecisionIn, principal: Decider, known: Known) -> DecisionOut:
+def decide(alert_id: RowId, body: DecisionIn, principal: Decider, known: Known) -> DecisionOut:
     """Decide an alert nobody else holds. A referral, or any decision on a face-search alert or
     an account, is ``pending`` until a second person approves it; its actions wait till then."""
     with _unit(known) as session:
@@ -313,7 +313,7 @@ def decide(alert_id: int, body: DecisionIn, principal: Decider, known: Known) ->
 
 
 @router.get("/alerts/{alert_id}/decisions", responses=_ERRORS)
-def alert_decisions(alert_id: int, principal: Reader, known: Known) -> list[DecisionOut]:
+def alert_decisions(alert_id: RowId, principal: Reader, known: Known) -> list[DecisionOut]:
     with _unit(known) as session:
         review.get_alert(session, alert_id)
         query = select(Decision).where(Decision.alert_id == alert_id).order_by(Decision.id)
@@ -342,14 +342,14 @@ def list_decisions(
 
 
 @router.post("/decisions/{decision_id}/approve", responses=_ERRORS)
-def approve(decision_id: int, principal: Approver, known: Known) -> DecisionOut:
+def approve(decision_id: RowId, principal: Approver, known: Known) -> DecisionOut:
     """Approve someone else's pending decision: its actions are released."""
     with _unit(known) as session:
         return _decision_out(review.approve(session, principal, decision_id))
 
 
 @router.post("/decisions/{decision_id}/reject", responses=_ERRORS)
-def reject(decision_id: int, body: RejectionIn, principal: Approver, known: Known) -> DecisionOut:
+def reject(decision_id: RowId, body: RejectionIn, principal: Approver, known: Known) -> DecisionOut:
     """Reject someone else's pending decision: its actions are cancelled, the alert requeued."""
     with _unit(known) as session:
         return _decision_out(review.reject(session, principal, decision_id, body.reason))
@@ -372,20 +372,20 @@ def list_cases(principal: Reader, known: Known, status: CaseStatus | None = None
 
 
 @router.get("/cases/{case_id}", responses=_ERRORS)
-def get_case(case_id: int, principal: Reader, known: Known) -> CaseOut:
+def get_case(case_id: RowId, principal: Reader, known: Known) -> CaseOut:
     with _unit(known) as session:
         return _case_out(session, review.get_case(session, case_id))
 
 
 @router.patch("/cases/{case_id}", responses=_ERRORS)
-def update_case(case_id: int, body: CaseUpdate, principal: CaseWriter, known: Known) -> CaseOut:
+def update_case(case_id: RowId, body: CaseUpdate, principal: CaseWriter, known: Known) -> CaseOut:
     change = review.CaseChange(**body.model_dump())
     with _unit(known) as session:
         return _case_out(session, review.update_case(session, principal, case_id, change))
 
 
 @router.delete("/cases/{case_id}", status_code=204, responses=_ERRORS)
-def delete_case(case_id: int, principal: CaseWriter, known: Known) -> Response:
+def delete_case(case_id: RowId, principal: CaseWriter, known: Known) -> Response:
     """Delete a case; its alerts stay, ungrouped."""
     with _unit(known) as session:
         review.delete_case(session, principal, case_id)
@@ -394,7 +394,7 @@ def delete_case(case_id: int, principal: CaseWriter, known: Known) -> Response:
 
 @router.post("/cases/{case_id}/alerts", responses=_ERRORS)
 def add_case_alerts(
-    case_id: int, body: CaseAlertsIn, principal: CaseWriter, known: Known
+    case_id: RowId, body: CaseAlertsIn, principal: CaseWriter, known: Known
 ) -> CaseOut:
     with _unit(known) as session:
         review.add_alerts(session, principal, case_id, body.alert_ids)
@@ -402,7 +402,9 @@ def add_case_alerts(
 
 
 @router.delete("/cases/{case_id}/alerts/{alert_id}", status_code=204, responses=_ERRORS)
-def remove_case_alert(case_id: int, alert_id: int, principal: CaseWriter, known: Known) -> Response:
+def remove_case_alert(
+    case_id: RowId, alert_id: RowId, principal: CaseWriter, known: Known
+) -> Response:
     with _unit(known) as session:
         review.remove_alert(session, principal, case_id, alert_id)
     return Response(status_code=204)
