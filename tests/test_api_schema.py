@@ -35,19 +35,6 @@ CHECKS = [not_a_server_error, status_code_conformance, response_schema_conforman
 ADMIN_TOKEN = "vgl_schemathesis-bootstrap-admin-token"
 # Operations that cannot be fuzzed meaningfully (none so far: the database is fresh per run).
 EXCLUDED: set[str] = set()
-_NOT_FOUND = "404 not documented in the route's responses"
-# Found by this test, not fixed yet (bench/results/schemathesis.md). A new failure fails the
-# test; fixing one of these means deleting its line.
-KNOWN_FAILURES: dict[str, str] = {
-    "GET /v1/webhooks/{webhook_id}": _NOT_FOUND,
-    "PATCH /v1/webhooks/{webhook_id}": _NOT_FOUND,
-    "DELETE /v1/webhooks/{webhook_id}": _NOT_FOUND,
-    "GET /v1/actions/{action_id}": _NOT_FOUND,
-    "POST /v1/actions/{action_id}/retry": _NOT_FOUND,
-    "POST /v1/alerts/next": "403 (admin lacks alert:decide) not documented",
-    "POST /v1/cases": "403 (admin lacks case:write) not documented",
-    "POST /v1/reports": "400 not documented",
-}
 
 
 @dataclass
@@ -124,5 +111,4 @@ def test_every_operation_conforms_to_the_schema(base_url: str) -> None:
         for failure in sorted(set(outcome.failures))[:3]:
             print(f"    {failure}")
     assert len(outcomes) >= 20
-    new = [o.label for o in failed if o.label not in KNOWN_FAILURES]
-    assert not new, new
+    assert not failed, [o.label for o in failed]

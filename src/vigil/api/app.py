@@ -133,11 +133,15 @@ def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI
         responses={503: {"model": Readiness, "description": "Not ready yet."}},
     )
     # Every error, a request that fails validation included, has vigil's shape (ErrorBody), not
-    # FastAPI's default HTTPValidationError: document it so.
-    invalid: dict[int | str, dict[str, Any]] = {
-        422: {"model": ErrorBody, "description": "The request is not valid."}
+    # FastAPI's default HTTPValidationError; and every route can answer these: document them so.
+    common: dict[int | str, dict[str, Any]] = {
+        400: {"model": ErrorBody, "description": "The request cannot be read."},
+        401: {"model": ErrorBody, "description": "No valid token or session."},
+        403: {"model": ErrorBody, "description": "The caller's roles lack the permission."},
+        404: {"model": ErrorBody, "description": "No such object."},
+        422: {"model": ErrorBody, "description": "The request is not valid."},
     }
     for module in (hashing, banks, hma, accounts, session, audit, actions, review, reports):
-        app.include_router(module.router, responses=invalid)
+        app.include_router(module.router, responses=common)
     web.install(app)  # last: the console shares the state set above
     return app
