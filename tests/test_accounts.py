@@ -62,6 +62,7 @@ def test_the_role_map_is_the_agreed_one() -> None:
         "token:admin": {"admin"},
         "user:admin": {"admin"},
         "audit:read": {"admin", "supervisor"},
+        "metrics:read": {"admin"},
     }
     assert {permission: set(roles) for permission, roles in PERMISSIONS.items()} == expected
 
