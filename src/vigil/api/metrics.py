@@ -8,8 +8,8 @@ queue and no gauge drifts from the truth between restarts.
 Labels are bounded: routes by template (``/v1/banks/{name}``, never a path or query a client
 made up), signal types and statuses from fixed lists, banks as many as an admin created.
 
-The hashing facade (:class:`vigil.hashing.KnownContent`) calls :func:`count_hashes` and
-:func:`count_matches`, so this module imports nothing of vigil at load time but the logger.
+The hashing counters live with the hashing package (:mod:`vigil.hashing.metrics`), in the same
+default registry, so a capability never imports the API to count its work.
 """
 
 from __future__ import annotations
@@ -36,42 +36,12 @@ from vigil.logs import get_logger
 if TYPE_CHECKING:
     from sqlalchemy import Row
 
-    from vigil.hashing import HashResult, MatchReport
     from vigil.store import Database
 
 METRICS_PATH = "/metrics"
 _UNROUTED = "(unrouted)"
 
 log = get_logger(__name__)
-
-# Process-wide, in the default registry with the process_* and python_* collectors.
-HASHES = Counter(
-    "vigil_hashes", "Signals computed (uploads and bank entries), by signal type.", ["signal_type"]
-)
-MATCHES = Counter(
-    "vigil_matches",
-    "Matches found, by signal type, bank and outcome (matched, suppressed, benign).",
-    ["signal_type", "bank", "outcome"],
-)
-
-
-def count_hashes(result: HashResult) -> HashResult:
-    """Count ``result``'s signals and hand it back (for ``return count_hashes(...)``)."""
-    for signal in result.signals:
-        HASHES.labels(signal.signal_type).inc()
-    return result
-
-
-def count_matches(report: MatchReport) -> MatchReport:
-    """Count ``report``'s matches and hand it back."""
-    for outcome, found in (
-        ("matched", report.matches),
-        ("suppressed", report.suppressed),
-        ("benign", report.benign),
-    ):
-        for match in found:
-            MATCHES.labels(match.signal_type, match.bank, outcome).inc()
-    return report
 
 
 class HttpMetrics:
@@ -201,4 +171,4 @@ def install(app: FastAPI, db: Database) -> None:
     )
 
 
-__all__ = ["METRICS_PATH", "count_hashes", "count_matches", "install", "route_template"]
+__all__ = ["METRICS_PATH", "install", "route_template"]

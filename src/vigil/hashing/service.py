@@ -7,13 +7,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from vigil.api.metrics import count_hashes, count_matches
 from vigil.config import Settings, get_settings
 from vigil.hashing.banks import BankService, NewEntry
 from vigil.hashing.hasher import HashResult, hash_file, iter_media_paths
 from vigil.hashing.index import SignalIndexSet
 from vigil.hashing.matcher import Matcher, MatchReport
 from vigil.hashing.media import Media, MediaError, MediaLimits
+from vigil.hashing.metrics import count_hashes, count_matches
 from vigil.hashing.preprocess import unletterbox
 from vigil.hashing.signals import EMBEDDING, KEYPOINTS, SIGNAL_TYPES, Signal, SignalType
 from vigil.hashing.signals.embedding import embedding_signal
