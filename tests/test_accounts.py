@@ -63,6 +63,8 @@ def test_the_role_map_is_the_agreed_one() -> None:
         "user:admin": {"admin"},
         "audit:read": {"admin", "supervisor"},
         "metrics:read": {"admin"},
+        "stream:read": every,
+        "stream:watch": {"admin", "analyst"},
     }
     assert {permission: set(roles) for permission, roles in PERMISSIONS.items()} == expected
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from vigil.api.fetch import address_allowed
 from vigil.api.settings import ApiSettings
+from vigil.net import address_allowed
 
 from media_factory import write_jpeg
 from test_api_support import Api, running_api

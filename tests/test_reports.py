@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from vigil.api.auth import Require
 from vigil.config import Settings
 from vigil.reports import ReportSettings, is_reference, new_reference
-from vigil.reports.evidence import locate
+from vigil.store.evidence import locate
 from vigil.store.models import AuditEvent, Bank, PublicReport
 
 from media_factory import write_jpeg

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal
 
@@ -61,6 +62,16 @@ class Settings(BaseSettings):
     index_compact_after: int = 50_000
     #: How long an id gap (a transaction not yet committed, or rolled back) is waited for.
     index_gap_grace_seconds: float = 60.0
+
+    # Outbound requests: URL fetches (`GET /h/hash?url=`) and webhook deliveries share one
+    # address policy (vigil.net): public addresses only, unless a network is allowed here.
+    url_fetch_allow: list[IPv4Network | IPv6Network] = Field(
+        default_factory=list,
+        description=(
+            "Networks that URL fetches and webhooks may reach even though they are private, "
+            "loopback or otherwise non-public (e.g. an internal media store)."
+        ),
+    )
 
     # Action delivery (the webhook outbox, vigil.actions)
     actions_worker: bool = Field(

@@ -27,6 +27,8 @@ Permission = Literal[
     "user:admin",
     "audit:read",
     "metrics:read",
+    "stream:read",
+    "stream:watch",
 ]
 
 _ALL: frozenset[Role] = frozenset(ROLES)
@@ -50,6 +52,9 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     "user:admin": _ADMIN,
     "audit:read": frozenset({"admin", "supervisor"}),
     "metrics:read": _ADMIN,
+    # Watching a stream fetches a URL from vigil's network and stores its footage as evidence.
+    "stream:read": _ALL,
+    "stream:watch": frozenset({"admin", "analyst"}),
 }
 
 

@@ -32,8 +32,8 @@ from vigil.actions.kinds import CLAIMABLE
 from vigil.actions.outbox import work_available
 from vigil.actions.signing import sign
 from vigil.actions.urls import UnresolvableHost, WebhookUrlRefused, check_url
-from vigil.api.settings import ApiSettings
-from vigil.hashing.banks import BankError, BankService
+from vigil.config import Settings
+from vigil.hashing import BankError, BankService
 from vigil.logs import get_logger
 from vigil.store import Database
 from vigil.store.models import Action, ActionAttempt, Alert, Webhook, utcnow
@@ -127,7 +127,7 @@ class OutboxWorker:
     def __init__(
         self,
         db: Database,
-        settings: ApiSettings,
+        settings: Settings,
         banks: BankService | None = None,
         *,
         clock: Clock = utcnow,

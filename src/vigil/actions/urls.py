@@ -1,5 +1,5 @@
 """Webhook URLs go through the same address policy as ``GET /h/hash?url=``
-(:func:`vigil.api.fetch.address_allowed`, allow-list ``url_fetch_allow``): a webhook must not
+(:mod:`vigil.net`, allow-list ``url_fetch_allow``): a webhook must not
 be a way to make vigil POST into its own network. The check runs when a webhook is saved and
 again before every delivery, and the request goes to the address that was checked, so a DNS
 answer that changes in between (rebinding) cannot redirect it.
@@ -7,15 +7,12 @@ answer that changes in between (rebinding) cannot redirect it.
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from dataclasses import dataclass
-from ipaddress import IPv4Network, IPv6Network
 from urllib.parse import urlsplit
 
 import httpx
 
-from vigil.api.fetch import IPAddress, address_allowed
+from vigil.net import IPNetwork, UnresolvedHost, all_allowed, resolve
 
 
 class WebhookUrlRefused(ValueError):
@@ -35,15 +32,7 @@ class Target:
     sni_hostname: str
 
 
-def _resolve(host: str, port: int) -> list[IPAddress]:
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise UnresolvableHost(f"cannot resolve {host!r}: {exc.strerror}") from None
-    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
-
-
-def check_url(url: str, allow: list[IPv4Network | IPv6Network]) -> Target:
+def check_url(url: str, allow: list[IPNetwork]) -> Target:
     """The pinned target for ``url``, or :class:`WebhookUrlRefused` saying why not."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
@@ -56,9 +45,11 @@ def check_url(url: str, allow: list[IPv4Network | IPv6Network]) -> Target:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise WebhookUrlRefused("the URL has an invalid port") from None
-    addresses = _resolve(parts.hostname, port)
-    # One forbidden answer refuses the host: the client would otherwise pick among them.
-    if not addresses or any(not address_allowed(a, allow) for a in addresses):
+    try:
+        addresses = resolve(parts.hostname, port)
+    except UnresolvedHost as exc:
+        raise UnresolvableHost(str(exc)) from None
+    if not all_allowed(addresses, allow):
         raise WebhookUrlRefused(f"{parts.hostname!r} resolves to a non-public address")
     pinned = httpx.URL(url).copy_with(host=str(addresses[0]))
     return Target(pinned, parts.netloc.rsplit("@", 1)[-1], parts.hostname)

@@ -29,10 +29,12 @@ from vigil.api.routes import (
     reports,
     review,
     session,
+    streams,
 )
 from vigil.api.settings import ApiSettings
 from vigil.config import Settings
 from vigil.hashing import KnownContent
+from vigil.live import LiveMonitor, LiveSettings
 from vigil.logs import get_logger
 from vigil.reports import PublicReports, ReportSettings
 
@@ -70,6 +72,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
+        # Streams first: an open incident's last footage is fingerprinted before we go.
+        await run_in_threadpool(app.state.live.close)
         if outbox is not None:
             # Waits for sends on the wire; the rest of each batch is handed back at once.
             await run_in_threadpool(outbox.close)
@@ -107,7 +111,8 @@ def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI
     app = FastAPI(
         title="vigil",
         version=__version__,
-        description="Detect known terrorist and violent-extremist content by hash matching.",
+        description="Find terrorist and violent-extremist content early: hash matching, live "
+        "streams, review and action.",
         lifespan=_lifespan,
     )
     app.state.settings = api_settings
@@ -121,6 +126,7 @@ def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI
     app.state.accounts = Accounts(db, account_settings, bootstrap)
     app.state.sessions = ConsoleSessions(db, account_settings)
     app.state.reports = PublicReports(app.state.known, ReportSettings.of(settings))
+    app.state.live = LiveMonitor(app.state.known, LiveSettings.of(settings))
     install_error_handlers(app)
     install_metrics(app, db)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["probes"])
@@ -141,7 +147,8 @@ def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI
         404: {"model": ErrorBody, "description": "No such object."},
         422: {"model": ErrorBody, "description": "The request is not valid."},
     }
-    for module in (hashing, banks, hma, accounts, session, audit, actions, review, reports):
+    routers = (hashing, banks, hma, accounts, session, audit, actions, review, reports, streams)
+    for module in routers:
         app.include_router(module.router, responses=common)
     web.install(app)  # last: the console shares the state set above
     return app

@@ -9,13 +9,10 @@ same way; the body is capped at ``max_upload_bytes`` and the whole fetch at a de
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
-import socket
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -24,32 +21,13 @@ import httpx
 from vigil.api.errors import ApiError
 from vigil.api.settings import ApiSettings
 from vigil.api.uploads import too_large
+from vigil.net import UnresolvedHost, all_allowed, resolve_async
 
-IPAddress = IPv4Address | IPv6Address
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 def refused(detail: str) -> ApiError:
     return ApiError(400, "url_refused", detail)
-
-
-def address_allowed(address: IPAddress, allow: list[IPv4Network | IPv6Network]) -> bool:
-    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
-    if any(address in network for network in allow):
-        return True
-    # is_global is false for loopback, private, link-local, shared (CGNAT), reserved and
-    # unspecified space; some multicast ranges count as global, so multicast is refused apart.
-    return address.is_global and not address.is_multicast
-
-
-async def _resolve(host: str, port: int) -> list[IPAddress]:
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise refused(f"cannot resolve {host!r}: {exc.strerror}") from None
-    # Scope ids ("fe80::1%eth0") are dropped before parsing; the address itself is what counts.
-    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 
 async def _pinned_request(url: str, settings: ApiSettings) -> tuple[httpx.URL, dict[str, str], str]:
@@ -65,10 +43,11 @@ async def _pinned_request(url: str, settings: ApiSettings) -> tuple[httpx.URL, d
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise refused("the URL has an invalid port") from None
-    addresses = await _resolve(parts.hostname, port)
-    # One forbidden answer refuses the host: a client would otherwise pick among them at random.
-    denied = [a for a in addresses if not address_allowed(a, settings.url_fetch_allow)]
-    if denied or not addresses:
+    try:
+        addresses = await resolve_async(parts.hostname, port)
+    except UnresolvedHost as exc:
+        raise refused(str(exc)) from None
+    if not all_allowed(addresses, settings.url_fetch_allow):
         raise refused(f"{parts.hostname!r} resolves to a non-public address")
     target = httpx.URL(url).copy_with(host=str(addresses[0]))
     host_header = parts.netloc.rsplit("@", 1)[-1]

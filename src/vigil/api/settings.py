@@ -3,21 +3,12 @@ environment, same file)."""
 
 from __future__ import annotations
 
-from ipaddress import IPv4Network, IPv6Network
-
 from pydantic import Field
 
 from vigil.config import Settings
 
 
 class ApiSettings(Settings):
-    url_fetch_allow: list[IPv4Network | IPv6Network] = Field(
-        default_factory=list,
-        description=(
-            "Networks that `GET /h/hash?url=` may fetch from even though they are private, "
-            "loopback or otherwise non-public (e.g. an internal media store)."
-        ),
-    )
     url_fetch_timeout: float = Field(
         default=30.0, description="Seconds a URL fetch may take in all, redirects included."
     )

@@ -17,19 +17,17 @@ from sqlalchemy.orm import Session
 from vigil import actions
 from vigil.actions import OutboxWorker, webhooks
 from vigil.actions.kinds import WEBHOOK_KINDS
-from vigil.api.settings import ApiSettings
 from vigil.cli.common import stderr, stdout
 from vigil.cli.users import cli_actor
-from vigil.config import get_settings
+from vigil.config import Settings, get_settings
 from vigil.store import Database
 
 webhook_app = typer.Typer(help="Manage webhook receivers of actions.", no_args_is_help=True)
 actions_app = typer.Typer(help="Inspect and deliver queued actions.", no_args_is_help=True)
 
 
-def _settings() -> ApiSettings:
-    # ApiSettings: the webhook URL policy shares the API's allow-list (url_fetch_allow).
-    return ApiSettings.of(get_settings())
+def _settings() -> Settings:
+    return get_settings()
 
 
 @contextmanager

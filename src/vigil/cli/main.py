@@ -9,8 +9,10 @@ from vigil.cli.actions import actions_app, webhook_app
 from vigil.cli.audit import audit_app
 from vigil.cli.banks import bank_app
 from vigil.cli.hashing import hash_command, match_command
+from vigil.cli.live import live_app, watch_command
 from vigil.cli.review import alerts_app
 from vigil.cli.serve import serve
+from vigil.cli.train import train_app
 from vigil.cli.users import users_app
 from vigil.config import get_settings
 from vigil.logs import configure_logging
@@ -49,3 +51,6 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(webhook_app, name="webhook")
 app.add_typer(actions_app, name="actions")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(train_app, name="train")
+app.command("watch")(watch_command)
+app.add_typer(live_app, name="live")

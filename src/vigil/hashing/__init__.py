@@ -7,6 +7,8 @@ Public API::
     known.banks.create("incident-2019")
     for result, entry_id in known.add_content("incident-2019", [Path("clips/")]): ...
     result, report = known.match(Path("upload.jpg"))
+
+    features, imagenet = backbone_outputs([rgb])  # the embedding backbone, for trained heads
 """
 
 from vigil.hashing.banks import (
@@ -22,6 +24,7 @@ from vigil.hashing.matcher import Match, Matcher, MatchReport
 from vigil.hashing.media import MediaError, MediaLimits
 from vigil.hashing.service import KnownContent
 from vigil.hashing.signals import SIGNAL_TYPES, Signal, SignalType, get_signal_type
+from vigil.hashing.signals.embedding import backbone_outputs
 
 __all__ = [
     "SIGNAL_TYPES",
@@ -40,6 +43,7 @@ __all__ = [
     "NewEntry",
     "Signal",
     "SignalType",
+    "backbone_outputs",
     "get_signal_type",
     "hash_file",
     "hash_paths",

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 from vigil.config import Settings, get_settings
 from vigil.hashing.banks import BankService, NewEntry
 from vigil.hashing.hasher import HashResult, hash_file, iter_media_paths
@@ -18,6 +20,7 @@ from vigil.hashing.preprocess import unletterbox
 from vigil.hashing.signals import EMBEDDING, KEYPOINTS, SIGNAL_TYPES, Signal, SignalType
 from vigil.hashing.signals.embedding import embedding_signal
 from vigil.hashing.signals.keypoints import detect
+from vigil.hashing.signals.pdq import query_pdq_signals
 from vigil.store import Database
 
 _EMBEDDING_MODULES = (
@@ -96,6 +99,11 @@ class KnownContent:
         return self.matcher.match_verified(
             embedding_signal(rgb), lambda: detect(unletterbox(rgb)), banks
         )
+
+    def match_frame(self, rgb: np.ndarray, banks: Sequence[str] | None = None) -> MatchReport:
+        """Match a decoded frame (RGB ``uint8``), e.g. from a live stream, by its PDQ hashes
+        (unletterboxed, untrimmed); no bytes, so no MD5/SHA-256, and no second stage."""
+        return self.match_signals(query_pdq_signals(rgb), banks)
 
     def match_signals(
         self, signals: Sequence[Signal], banks: Sequence[str] | None = None

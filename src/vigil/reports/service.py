@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 
 from vigil import audit, review
 from vigil.hashing import HashResult, KnownContent, MatchReport
-from vigil.reports import evidence
 from vigil.reports.references import new_reference
 from vigil.reports.settings import ReportSettings
+from vigil.store import evidence
 from vigil.store.models import Bank, PublicReport, utcnow
 
 ACTOR = "public:report"

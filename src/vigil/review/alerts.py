@@ -100,6 +100,60 @@ def _by_dedupe_key(session: Session, key: str) -> Alert:
     return session.scalars(select(Alert).where(Alert.dedupe_key == key)).one()
 
 
+@dataclass(frozen=True)
+class DetectionUpdate:
+    """More of an ongoing detection (a live stream that got worse, a clip cut after the alert):
+    severity and likelihood only rise, evidence is appended."""
+
+    severity: int | None = None
+    likelihood: float | None = None
+    score: float | None = None
+    explanation: str | None = None
+    evidence: list[Any] = field(default_factory=list)
+    #: Put an open alert back in front as escalated.
+    escalate: bool = False
+
+
+def update_detection(
+    session: Session,
+    alert_id: int,
+    update: DetectionUpdate,
+    *,
+    weights: PriorityWeights,
+    actor: str,
+) -> Alert:
+    """Apply ``update`` to a detector's own alert, re-key its priority, and audit it."""
+    alert = get_alert(session, alert_id, for_update=True)
+    if update.severity is not None:
+        alert.severity = max(alert.severity, update.severity)
+    if update.likelihood is not None:
+        alert.likelihood = max(alert.likelihood, update.likelihood)
+    if update.score is not None:
+        alert.score = max(alert.score, update.score)
+    if update.explanation is not None:
+        alert.explanation = update.explanation
+    if update.evidence:
+        alert.evidence = [*alert.evidence, *update.evidence]
+    if update.escalate and alert.status == "open":
+        alert.status = "escalated"
+    alert.priority = queue_key(
+        weights, alert.severity, alert.likelihood, alert.reach, alert.occurred_at
+    )
+    audit.record(
+        session,
+        actor,
+        "alert.update",
+        "alert",
+        alert.id,
+        {
+            "severity": alert.severity,
+            "status": alert.status,
+            "evidence_added": len(update.evidence),
+        },
+    )
+    return alert
+
+
 def updated_rows(result: object) -> int:
     """Rows a conditional UPDATE changed: how claims and decisions know they won."""
     assert isinstance(result, CursorResult)

@@ -18,7 +18,7 @@ from vigil.api.auth import SESSION_COOKIE
 from vigil.audit import as_json
 from vigil.hashing import KnownContent
 from vigil.reports import PublicReports
-from vigil.reports.evidence import INLINE_TYPES, locate
+from vigil.store.evidence import INLINE_TYPES, locate
 from vigil.store.models import AuditEvent, Decision, UserAccount, utcnow
 from vigil.web.auth import Page, Viewer
 from vigil.web.rendering import SECURITY_HEADERS, render

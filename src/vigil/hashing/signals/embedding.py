@@ -19,6 +19,8 @@ import base64
 import binascii
 import contextlib
 import sys
+import threading
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
@@ -37,7 +39,12 @@ INPUT_SIZE = 224
 
 
 class _Backbone(Protocol):
+    _fc: Callable[[torch.Tensor], torch.Tensor]
+
     def extract_features(self, inputs: torch.Tensor) -> torch.Tensor: ...
+
+
+_LOAD_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -57,22 +64,63 @@ def _model() -> _Backbone:
     return backbone
 
 
-def embed_rgb(rgb: np.ndarray) -> np.ndarray:
-    """L2-normalised float32 feature vector of an RGB ``uint8`` image (already unletterboxed).
+def _loaded_model() -> _Backbone:
+    # lru_cache alone lets two threads that arrive together both load (and one discard) the
+    # 18 MB model; the lock makes the first load happen once. The eval-mode model itself is only
+    # read during inference, so concurrent forward passes are safe.
+    with _LOAD_LOCK:
+        return _model()
 
-    The whole image is squashed to 224x224 rather than centre-cropped: a crop would throw away
+
+def _pooled(rgbs: Sequence[np.ndarray]) -> torch.Tensor:
+    """Average-pooled backbone features (N x 1280) of RGB ``uint8`` images, in one forward pass.
+
+    Each image is squashed to 224x224 rather than centre-cropped: a crop would throw away
     exactly the border content that tells a cropped copy from its original.
     """
     import torch
 
-    resized = Image.fromarray(rgb).resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR)
+    if not rgbs:
+        raise ValueError("the backbone needs at least one image")
+    scaled = np.stack(
+        [
+            np.asarray(
+                Image.fromarray(rgb).resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR),
+                dtype=np.float32,
+            )
+            for rgb in rgbs
+        ]
+    )
     # EfficientNet-Lite was trained on inputs scaled to [-1, 1].
-    scaled = np.asarray(resized, dtype=np.float32) / 127.5 - 1.0
-    batch = torch.from_numpy(np.ascontiguousarray(scaled.transpose(2, 0, 1)))[None]
+    batch = torch.from_numpy(np.ascontiguousarray((scaled / 127.5 - 1.0).transpose(0, 3, 1, 2)))
     with torch.inference_mode():
-        features = _model().extract_features(batch).mean(dim=(2, 3))[0].numpy()
-    vector: np.ndarray = features / max(float(np.linalg.norm(features)), 1e-12)
-    return vector.astype(np.float32)
+        return _loaded_model().extract_features(batch).mean(dim=(2, 3))
+
+
+def _normalised(features: np.ndarray) -> np.ndarray:
+    norms = np.maximum(np.linalg.norm(features, axis=-1, keepdims=True), 1e-12)
+    vectors: np.ndarray = (features / norms).astype(np.float32)
+    return vectors
+
+
+def embed_rgb(rgb: np.ndarray) -> np.ndarray:
+    """L2-normalised float32 feature vector of an RGB ``uint8`` image (already unletterboxed)."""
+    return _normalised(_pooled([rgb])[0].numpy())
+
+
+def backbone_outputs(rgbs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Features and ImageNet class probabilities of RGB ``uint8`` images, in one forward pass.
+
+    Returns the L2-normalised pooled features (N x 1280 float32, the same vectors as
+    :func:`embed_rgb`) and the backbone's own ImageNet-1k softmax (N x 1000 float32), for heads
+    trained on the features that also want the ImageNet classes (e.g. "revolver") as a prior.
+    """
+    import torch
+
+    pooled = _pooled(rgbs)
+    with torch.inference_mode():
+        probabilities = torch.softmax(_loaded_model()._fc(pooled), dim=1).numpy()
+    return _normalised(pooled.numpy()), probabilities.astype(np.float32)
 
 
 def encode_vector(vector: np.ndarray) -> str:

@@ -1,5 +1,6 @@
 """Evidence files under ``VIGIL_HOME/evidence``, named by their SHA-256 (the same bytes are kept
-once), written owner-only. Only the console serves them, to people with ``evidence:view``."""
+once), written owner-only: uploads from public reports, clips and keyframes from live streams.
+Only the console serves them, to people with ``evidence:view``."""
 
 from __future__ import annotations
 

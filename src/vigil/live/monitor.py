@@ -1,0 +1,127 @@
+"""Many streams watched at once in one process: start, status, stop.
+
+Each stream has a reader thread (decoding releases the GIL), an analysis thread and a responder
+thread; the heavy models behind the evidence sources are loaded once and shared. ``vigil watch``
+and ``/v1/streams`` both drive a :class:`LiveMonitor`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+from vigil import audit
+from vigil.hashing import KnownContent
+from vigil.live.evidence.base import EvidenceFactory
+from vigil.live.incident import IncidentBank
+from vigil.live.session import ACTOR, Feed, Services, StreamSession, StreamSpec
+from vigil.live.settings import LiveSettings
+from vigil.live.sources import SourceRegistry
+from vigil.review import ReviewPolicy
+
+FeedFactory = Callable[[StreamSpec, LiveSettings], tuple[Feed, str]]
+SourcesFactory = Callable[[StreamSpec], Sequence[EvidenceFactory]]
+#: Ended streams kept for their status page.
+_KEEP_ENDED = 100
+
+
+class TooManyStreams(RuntimeError):
+    pass
+
+
+class UnknownStream(KeyError):
+    pass
+
+
+class LiveMonitor:
+    def __init__(
+        self,
+        known: KnownContent,
+        settings: LiveSettings,
+        *,
+        feeds: FeedFactory | None = None,
+        sources: SourcesFactory | None = None,
+    ) -> None:
+        from vigil.live.ingest import open_feed
+
+        self.known = known
+        self.settings = settings
+        self._feeds = feeds or open_feed
+        self._sources = sources
+        self.services = Services(
+            known.db,
+            settings.home,
+            IncidentBank(known, settings.live_incident_bank),
+            ReviewPolicy.of(settings).weights,
+        )
+        self._sessions: OrderedDict[str, StreamSession] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def watch(self, spec: StreamSpec, *, actor: str = ACTOR) -> StreamSession:
+        """Start watching ``spec.url``. Refuses a URL the policy does not allow (the feed
+        factory raises) and more streams than ``live_max_streams``."""
+        with self._lock:
+            if sum(s.running for s in self._sessions.values()) >= self.settings.live_max_streams:
+                raise TooManyStreams(
+                    f"already watching {self.settings.live_max_streams} streams (live_max_streams)"
+                )
+            if self._sources is None:
+                # Built on the first watch, not with the app: the models load only when needed.
+                self._sources = SourceRegistry(self.settings, self.known)
+            feed, redacted = self._feeds(spec, self.settings)
+            session_id = secrets.token_hex(6)
+            session = StreamSession(
+                session_id,
+                spec,
+                feed,
+                self._sources(spec),
+                self.services,
+                policy=self.settings.policy(),
+                fusion=self.settings.fusion(),
+                redacted_url=redacted,
+            )
+            self._sessions[session_id] = session
+            self._forget_ended()
+        with self.known.db.session() as db:
+            audit.record(
+                db,
+                actor,
+                "stream.watch",
+                "stream",
+                session_id,
+                {"url": redacted, "platform": spec.platform, "content_ref": spec.content_ref},
+            )
+        session.start()
+        return session
+
+    def get(self, session_id: str) -> StreamSession:
+        with self._lock:
+            session = self._sessions.get(session_id)
+        if session is None:
+            raise UnknownStream(session_id)
+        return session
+
+    def sessions(self) -> list[StreamSession]:
+        with self._lock:
+            return list(self._sessions.values())
+
+    def stop(self, session_id: str, *, actor: str = ACTOR, timeout: float = 10.0) -> StreamSession:
+        session = self.get(session_id)
+        session.stop()
+        session.join(timeout)
+        with self.known.db.session() as db:
+            audit.record(db, actor, "stream.stop", "stream", session_id, {"stream": session_id})
+        return session
+
+    def close(self, timeout: float = 10.0) -> None:
+        for session in self.sessions():
+            session.stop()
+        for session in self.sessions():
+            session.join(timeout)
+
+    def _forget_ended(self) -> None:
+        ended = [key for key, s in self._sessions.items() if not s.running and s.finished]
+        for key in ended[: max(0, len(ended) - _KEEP_ENDED)]:
+            del self._sessions[key]

@@ -1,0 +1,98 @@
+"""Settings of live-stream detection, on top of :class:`vigil.config.Settings` (same ``VIGIL_*``
+environment, same file)."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network, IPv6Network
+from pathlib import Path
+
+from pydantic import Field
+
+from vigil.config import Settings
+from vigil.live.fusion import FusionConfig, Level
+from vigil.live.session import LivePolicy
+
+DEFAULT_SOURCES = (
+    "gunshot",
+    "weapon",
+    "ego_motion",
+    "hud",
+    "gametext",
+    "metadata",
+    "known_content",
+)
+
+
+class LiveSettings(Settings):
+    live_fps: float = Field(
+        default=2.0, gt=0, le=30, description="Video frames sampled per second."
+    )
+    live_max_side: int = Field(
+        default=640, ge=64, le=4096, description="Sampled frames are scaled to this longer side."
+    )
+    live_max_streams: int = Field(default=16, ge=1, le=1000, description="Streams watched at once.")
+    live_buffer_seconds: float = Field(
+        default=45.0, gt=0, description="Packets kept for evidence clips (covers the pre-roll)."
+    )
+    live_decode: str = Field(
+        default="all",
+        description="Which frames are decoded: all, nonref (skip non-reference frames) or "
+        "keyframes (cheapest; latency grows with the keyframe interval).",
+    )
+    live_reconnect_max_seconds: float = Field(
+        default=120.0, ge=0, description="How long a dropped stream is retried before it ends."
+    )
+    live_allow_files: bool = Field(
+        default=False,
+        description="Accept file paths / file: URLs as streams (played as if live). Off for the "
+        "API by default: a client must not read the server's files.",
+    )
+    live_url_allow: list[IPv4Network | IPv6Network] = Field(
+        default_factory=list,
+        description="Non-public networks streams may be pulled from (e.g. an internal relay).",
+    )
+    live_url_deny_hosts: list[str] = Field(
+        default_factory=list, description="Host names never pulled from, whatever they resolve to."
+    )
+    live_sources: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SOURCES),
+        description="Evidence sources per stream (names from the model cards).",
+    )
+    live_onnx_models: Path | None = Field(
+        default=None, description="A JSON file listing user-supplied ONNX classifiers to add."
+    )
+    live_drift: float = Field(default=2.0, ge=0, description="CUSUM drift per second.")
+    live_watch: float = 2.0
+    live_alert: float = 5.0
+    live_critical: float = 12.0
+    live_pre_roll_seconds: float = Field(default=10.0, ge=0)
+    live_fingerprint_every_seconds: float = Field(default=15.0, gt=0)
+    live_incident_bank: str = "live-incidents"
+    live_auto_cut_at: Level | None = Field(
+        default=None,
+        description="Queue a stream cut with no human decision at this level (e.g. critical). "
+        "Off by default: a reviewer decides.",
+    )
+
+    @classmethod
+    def of(cls, settings: Settings) -> LiveSettings:
+        """``settings`` as LiveSettings; the live-only fields come from the environment."""
+        if isinstance(settings, LiveSettings):
+            return settings
+        return cls(**settings.model_dump())
+
+    def fusion(self) -> FusionConfig:
+        return FusionConfig(
+            drift=self.live_drift,
+            watch=self.live_watch,
+            alert=self.live_alert,
+            critical=self.live_critical,
+        )
+
+    def policy(self) -> LivePolicy:
+        return LivePolicy(
+            auto_cut_at=self.live_auto_cut_at,
+            pre_roll_seconds=self.live_pre_roll_seconds,
+            fingerprint_every_seconds=self.live_fingerprint_every_seconds,
+            incident_bank=self.live_incident_bank,
+        )

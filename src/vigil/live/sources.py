@@ -1,0 +1,69 @@
+"""Which evidence sources watch a stream: the names in ``live_sources`` plus the user's ONNX
+classifiers (``live_onnx_models``). Built once per monitor, so models load (and a bad ONNX spec
+fails) when watching starts, not on the first frame of some stream."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from vigil.hashing import KnownContent
+from vigil.live.evidence.base import EvidenceFactory
+from vigil.live.evidence.known import KnownContentFactory
+from vigil.live.session import StreamSpec
+from vigil.live.settings import DEFAULT_SOURCES as KNOWN_SOURCES
+from vigil.live.settings import LiveSettings
+
+
+def _shared(name: str, known: KnownContent) -> EvidenceFactory | None:
+    """The factory for ``name`` when it does not depend on the stream, else None."""
+    if name == "gunshot":
+        from vigil.live.evidence.audio import gunshot_factory
+
+        return gunshot_factory()
+    if name == "weapon":
+        from vigil.live.evidence.weapon import weapon_factory
+
+        return weapon_factory()
+    if name == "ego_motion":
+        from vigil.live.evidence.motion import EgoMotionFactory
+
+        return EgoMotionFactory()
+    if name == "hud":
+        from vigil.live.evidence.hud import HudFactory
+
+        return HudFactory()
+    if name == "gametext":
+        from vigil.live.evidence.gametext import GameTextFactory
+
+        return GameTextFactory()
+    if name == "known_content":
+        return KnownContentFactory(known)
+    return None
+
+
+class SourceRegistry:
+    def __init__(self, settings: LiveSettings, known: KnownContent) -> None:
+        unknown = sorted(set(settings.live_sources) - set(KNOWN_SOURCES))
+        if unknown:
+            raise ValueError(
+                f"unknown evidence sources {unknown} (known: {', '.join(KNOWN_SOURCES)})"
+            )
+        self._shared: list[EvidenceFactory] = [
+            factory
+            for name in settings.live_sources
+            if (factory := _shared(name, known)) is not None
+        ]
+        self._metadata = "metadata" in settings.live_sources
+        if settings.live_onnx_models is not None:
+            from vigil.live.evidence.onnx import load_onnx_specs, onnx_factories
+
+            self._shared += onnx_factories(load_onnx_specs(settings.live_onnx_models))
+
+    def __call__(self, spec: StreamSpec) -> Sequence[EvidenceFactory]:
+        if not self._metadata:
+            return list(self._shared)
+        from vigil.live.evidence.metadata import MetadataFactory
+
+        metadata = dict(spec.metadata)
+        lookup: Callable[[str], dict[str, str]] = lambda _stream: metadata  # noqa: E731
+        return [*self._shared, MetadataFactory(lookup)]
