@@ -22,6 +22,7 @@ from vigil.store.evidence import INLINE_TYPES, locate
 from vigil.store.models import AuditEvent, Decision, UserAccount, utcnow
 from vigil.web.auth import Page, Viewer
 from vigil.web.rendering import SECURITY_HEADERS, render
+from vigil.web.streams import alert_stream, monitor
 
 router = APIRouter()
 Reader = Annotated[Viewer, Depends(Page("alert:read"))]
@@ -158,6 +159,7 @@ def alert_detail(request: Request, alert_id: int, viewer: Reader) -> Response:
             outcomes=review.OUTCOMES,
             action_kinds=KINDS,
             mine=alert["claimed_by"] == viewer.principal.user_id,
+            stream=alert_stream(monitor(request), alert) if viewer.can("stream:read") else None,
         )
 
 

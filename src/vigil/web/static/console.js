@@ -1,5 +1,6 @@
 // The console's behaviour: forms and buttons that call the REST API with the session's CSRF
-// token, revealing veiled evidence, and the keyboard shortcuts listed on /console/help.
+// token, revealing veiled evidence, the Streams page's updates, and the keyboard shortcuts
+// listed on /console/help.
 "use strict";
 
 (() => {
@@ -16,10 +17,18 @@
     $("#problem").textContent = text;
   }
 
+  // Errors whose detail alone does not say what went wrong.
+  const headlines = {
+    url_refused: "This stream URL is refused",
+    too_many_streams: "No more streams can be watched now",
+  };
+
   function describe(data, status) {
     const detail = data && typeof data === "object" ? data.detail : data;
     if (Array.isArray(detail)) return detail.map((e) => `${e.loc.join(".")}: ${e.msg}`).join("; ");
-    return detail ? String(detail) : `the request failed (${status})`;
+    const text = detail ? String(detail) : `the request failed (${status})`;
+    const headline = data && typeof data === "object" ? headlines[data.error] : undefined;
+    return headline ? `${headline}: ${text}` : text;
   }
 
   async function call(method, url, body) {
@@ -45,8 +54,9 @@
   }
 
   // A form's request: fields named in the URL template ({name}, data-json="path") fill it;
-  // the rest become a JSON body (empty fields left out: the API's defaults apply) or, for
-  // data-multipart forms, the multipart body as the browser builds it.
+  // the rest become a JSON body (empty fields left out: the API's defaults apply; a field with
+  // data-json="in:NAME" goes into the object NAME) or, for data-multipart forms, the multipart
+  // body as the browser builds it.
   function request(form) {
     let url = form.dataset.api;
     const pathFields = $$('[data-json="path"]', form);
@@ -62,6 +72,9 @@
       if (!field.name || kind === "path") continue;
       if (kind === "bool") body[field.name] = field.checked;
       else if (kind === "int-list") body[field.name] = field.value.split(",").map(Number);
+      else if (kind?.startsWith("in:")) {
+        if (field.value !== "") (body[kind.slice(3)] ??= {})[field.name] = field.value;
+      }
       else if (field.type === "checkbox") {
         if (field.checked) (body[field.name] ??= []).push(field.value);
       } else if (field.value !== "") body[field.name] = field.value;
@@ -154,6 +167,51 @@
     video.autoplay = false;
   }
 
+  // --- live tables: the Streams page's rows, fetched again every few seconds --------------
+
+  const live = $("[data-refresh]");
+  if (live) {
+    let paused = false;
+    const toggle = $("#refresh-toggle");
+    toggle?.addEventListener("click", () => {
+      paused = !paused;
+      toggle.setAttribute("aria-pressed", String(paused));
+      say(paused ? "Updates paused." : "Updates resumed.");
+    });
+    const levels = () => new Map($$("tr[data-level]", live).map((row) => [row.id, row.dataset]));
+
+    async function refresh() {
+      // Swapping the rows takes focus with them: only when it can be put back (by id).
+      const focused = live.contains(document.activeElement) ? document.activeElement.id : null;
+      if (paused || document.hidden || focused === "") return;
+      const response = await fetch(live.dataset.refresh, { credentials: "same-origin" });
+      // The session ended: the page itself then goes to the login form.
+      if (response.redirected) location.reload();
+      if (!response.ok || response.redirected) throw new Error(`status ${response.status}`);
+      const html = await response.text();
+      const before = levels();
+      live.innerHTML = html;
+      if (focused) document.getElementById(focused)?.focus();
+      // The table is not a live region (it would read every number); a changed level is news.
+      const changed = [...levels()].filter(([id, now]) => before.has(id) && before.get(id).level !== now.level);
+      if (changed.length) $("#status").textContent = changed.map(([, now]) => `${now.name} is now at ${now.level}.`).join(" ");
+    }
+
+    const every = 1000 * Number(live.dataset.every || 5);
+    let failing = false;
+    const tick = () => refresh().then(
+      () => {
+        if (failing) complain("");
+        failing = false;
+      },
+      (error) => {
+        failing = true;
+        complain(`The streams could not be updated (${error.message}); retrying.`);
+      },
+    ).finally(() => setTimeout(tick, every));
+    setTimeout(tick, every);
+  }
+
   // --- keyboard ----------------------------------------------------------------------------
 
   const rows = () => $$("tr.row");
@@ -175,7 +233,9 @@
     return active ?? rows()[selected] ?? rows()[0];
   }
 
-  const jumps = { q: "/console/queue", c: "/console/cases", b: "/console/banks", a: "/console/audit" };
+  const jumps = {
+    q: "/console/queue", c: "/console/cases", b: "/console/banks", a: "/console/audit", s: "/console/streams",
+  };
   let awaitingJump = false;
 
   document.addEventListener("keydown", (event) => {
