@@ -209,3 +209,9 @@ def test_the_sparkline_puts_the_newest_second_right_and_shows_the_thresholds_it_
     assert [t.level for t in climbing.thresholds] == ["watch", "alert", "critical"]
     first_x, first_y = map(float, climbing.points.split()[0].split(","))
     assert first_x == 0.0 and first_y < SPARK_HEIGHT  # the oldest kept second is 80, not 0
+
+    empty = sparkline([], config)  # a stream whose first second has not closed yet
+    assert (empty.points, empty.windows) == ("", 0)
+    below = sparkline([-3.0, 0.0, 6.0], config)
+    heights = [float(p.split(",")[1]) for p in below.points.split()]
+    assert heights[0] == SPARK_HEIGHT and 0 < heights[2] < heights[1] < SPARK_HEIGHT

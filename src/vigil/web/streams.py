@@ -48,11 +48,13 @@ def sparkline(values: list[float], config: FusionConfig) -> Sparkline:
     peak = max(values, default=0.0)
     # The alert line always shows: a flat line at 0 means little without it.
     top = max(peak, config.alert) * 1.1
+    # Look-alike evidence can hold the statistic below 0: keep that inside the box too.
+    low = min([0.0, *values])
     step = SPARK_WIDTH / (SPARK_WINDOWS - 1)
     start = SPARK_WIDTH - step * (len(values) - 1)
 
     def y(value: float) -> float:
-        return round(SPARK_HEIGHT * (1 - value / top), 1)
+        return round(SPARK_HEIGHT * (top - value) / (top - low), 1)
 
     points = " ".join(f"{round(start + i * step, 1)},{y(v)}" for i, v in enumerate(values))
     levels = (("watch", config.watch), ("alert", config.alert), ("critical", config.critical))
