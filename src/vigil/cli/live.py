@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.live import Live
@@ -22,6 +23,9 @@ from vigil.cli.users import cli_actor
 from vigil.config import get_settings
 from vigil.hashing import KnownContent
 from vigil.live import LiveMonitor, LiveSettings, StreamSession, StreamSpec, StreamUrlRefused
+
+if TYPE_CHECKING:
+    from vigil.live.evaluation import Report
 
 _LEVEL_STYLE = {
     "normal": "green",
@@ -176,10 +180,13 @@ def eval_run(
     concurrency: int = typer.Option(2, min=1, help="Streams evaluated at once."),
     target_per_hour: float = typer.Option(0.1, help="False alarms per stream-hour to aim for."),
     report: Path | None = typer.Option(None, help="Write the markdown report here."),
+    traces: Path | None = typer.Option(
+        None, help="Write each stream's per-second ratios here (JSONL) for `eval rescore`."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Run every stream through the real pipeline and score it against its ground truth."""
-    from vigil.live.evaluation import evaluate
+    from vigil.live.evaluation import evaluate, write_traces
     from vigil.live.groundtruth import GroundTruthError, load_folder
 
     if mode not in ("fast", "live"):
@@ -200,6 +207,33 @@ def eval_run(
             f"{Path(r.manifest.video).name}: alerts at {list(r.alerts)}"
         ),
     )
+    if traces is not None:
+        write_traces(result, traces)
+    _emit(result, report, as_json)
+
+
+@eval_app.command("rescore")
+def eval_rescore(
+    traces: Path = typer.Argument(..., help="Traces written by `vigil live eval run --traces`."),
+    target_per_hour: float = typer.Option(0.1, help="False alarms per stream-hour to aim for."),
+    report: Path | None = typer.Option(None, help="Write the markdown report here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Score recorded traces under the current fusion settings (VIGIL_LIVE_DRIFT, _ALERT, ...)
+    without decoding anything again: how a platform tunes its thresholds."""
+    from vigil.live.evaluation import rescore
+
+    try:
+        result = rescore(
+            traces, LiveSettings.of(get_settings()).fusion(), target_per_hour=target_per_hour
+        )
+    except (OSError, ValueError) as exc:
+        stderr.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    _emit(result, report, as_json)
+
+
+def _emit(result: Report, report: Path | None, as_json: bool) -> None:
     if report is not None:
         report.write_text(result.markdown(), encoding="utf-8")
     if as_json:

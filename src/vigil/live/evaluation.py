@@ -18,17 +18,18 @@ source's mean ratio inside its cue windows vs. outside them.
 
 from __future__ import annotations
 
+import json
 import socket
 import statistics
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from vigil.hashing import KnownContent
-from vigil.live.fusion import Window, calibrate
+from vigil.live.fusion import FusionConfig, Window, calibrate, poisson_upper_95, replay
 from vigil.live.groundtruth import Manifest
 from vigil.live.monitor import LiveMonitor
 from vigil.live.playout import play
@@ -74,8 +75,7 @@ class Report:
     mode: Mode
     results: tuple[StreamResult, ...]
     target_per_hour: float
-    drift: float
-    alert_threshold: float
+    config: FusionConfig
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def summary(self) -> dict[str, object]:
@@ -110,18 +110,23 @@ class Report:
             "false_alarms_per_hour": round(false_alarms / negative_hours, 2)
             if negative_hours
             else None,
+            "false_alarms_per_hour_upper_95": round(
+                poisson_upper_95(false_alarms) / negative_hours, 2
+            )
+            if negative_hours
+            else None,
             "by_category": by_category,
-            "alert_threshold": self.alert_threshold,
+            "alert_threshold": self.config.alert,
             "calibration": self.calibration(),
             "errors": [r.manifest.video for r in self.results if r.error],
         }
 
     def calibration(self) -> dict[str, object] | None:
         """The alert threshold these benign/hard-negative streams call for at the target."""
-        traces = [[w.total for w in r.windows] for r in self.results if not r.manifest.positive]
+        traces = [[w.llr for w in r.windows] for r in self.results if not r.manifest.positive]
         if not any(traces):
             return None
-        return calibrate(traces, self.target_per_hour, self.drift).as_json()
+        return calibrate(traces, self.target_per_hour, self.config).as_json()
 
     def contributions(self) -> dict[str, dict[str, float | None]]:
         """Each source's mean per-second ratio inside its cues' windows and outside them."""
@@ -161,7 +166,9 @@ class Report:
         lines += [
             f"| false alarms / negative stream-hours | {summary['false_alarms']} / "
             f"{summary['negative_hours']} |",
-            f"| alert threshold used (CUSUM) | {self.alert_threshold} |",
+            f"| false alarms / hour, 95 % upper bound | "
+            f"{summary['false_alarms_per_hour_upper_95']} |",
+            f"| alert threshold used | {self.config.alert} (drift {self.config.drift}) |",
             "",
             "| category | streams | negative hours | false alarms | per hour |",
             "|---|---|---|---|---|",
@@ -229,20 +236,72 @@ def score(
         if event.get("level") == "alert"
         or (event.get("level") == "critical" and not _had_alert(incident.events))
     )
-    windows = tuple(session.fusion.history)
+    result = _scored(manifest, alerts, tuple(session.fusion.history), session.error)
+    if result.delay is None or onset_wall is None or manifest.onset_s is None:
+        return result
+    alerted = _alerted_monotonic(session, manifest.onset_s + result.delay)
+    latency = round(alerted - onset_wall, 2) if alerted is not None else None
+    return replace(result, latency=latency)
+
+
+def _scored(
+    manifest: Manifest, alerts: tuple[float, ...], windows: tuple[Window, ...], error: str | None
+) -> StreamResult:
     end = windows[-1].start + 1.0 if windows else 0.0
     onset = manifest.onset_s
     caught = [t for t in alerts if onset is not None and t >= onset]
     delay = round(caught[0] - onset, 2) if caught and onset is not None else None
-    latency = None
-    if delay is not None and onset_wall is not None:
-        alerted = _alerted_monotonic(session, caught[0])
-        latency = round(alerted - onset_wall, 2) if alerted is not None else None
     negative_end = end if onset is None else min(onset, end)
     false_alarms = sum(1 for t in alerts if onset is None or t < onset)
-    return StreamResult(
-        manifest, alerts, delay, latency, false_alarms, negative_end, windows, session.error
+    return StreamResult(manifest, alerts, delay, None, false_alarms, negative_end, windows, error)
+
+
+def write_traces(report: Report, path: Path) -> Path:
+    """Each stream's manifest and per-second source ratios as JSON lines, so that other fusion
+    settings can be scored (:func:`rescore`) without decoding anything again."""
+    with path.open("w", encoding="utf-8") as out:
+        for result in report.results:
+            record = {
+                "manifest": result.manifest.model_dump(mode="json"),
+                "llr": [window.llr for window in result.windows],
+                "error": result.error,
+            }
+            out.write(json.dumps(record) + "\n")
+    return path
+
+
+def rescore(path: Path, config: FusionConfig, *, target_per_hour: float = 0.1) -> Report:
+    """Score recorded traces (:func:`write_traces`) under another fusion configuration."""
+    results = []
+    for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
+        try:
+            record = json.loads(line)
+            manifest = Manifest.model_validate(record["manifest"])
+            llrs = [{str(k): float(v) for k, v in w.items()} for w in record["llr"]]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{path}:{number}: not a trace record: {exc}") from None
+        windows = tuple(replay(llrs, config))
+        results.append(
+            _scored(manifest, alert_times(windows, config), windows, record.get("error"))
+        )
+    return Report(
+        "fast",
+        tuple(results),
+        target_per_hour,
+        config,
+        notes=(f"Rescored from {path.name} (recorded per-second ratios, no decoding).",),
     )
+
+
+def alert_times(windows: Sequence[Window], config: FusionConfig) -> tuple[float, ...]:
+    """Stream times at which an incident first reached ``alert`` (the session's event times)."""
+    alerted: set[int] = set()
+    times = []
+    for window in windows:
+        if window.statistic >= config.alert and window.incident not in alerted:
+            alerted.add(window.incident)
+            times.append(window.start + 1.0)
+    return tuple(times)
 
 
 def _had_alert(events: Sequence[dict[str, object]]) -> bool:
@@ -307,6 +366,7 @@ def evaluate(
                 # Loopback is where the player sends from; never allowed outside an evaluation.
                 "live_url_allow": [*settings.live_url_allow, "127.0.0.0/8"],
                 "live_reconnect_max_seconds": 3.0,
+                "live_match_incidents": False,
                 "live_max_streams": max(settings.live_max_streams, concurrency),
             }
         )
@@ -327,7 +387,6 @@ def evaluate(
         mode,
         tuple(results),
         target_per_hour,
-        settings.live_drift,
-        settings.live_alert,
+        settings.fusion(),
         notes=("Streams marked synthetic are generated from ../shared/data; see the manifests.",),
     )

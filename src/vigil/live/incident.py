@@ -21,8 +21,12 @@ from vigil.hashing import BankExists, KnownContent
 SOURCE = "vigil-live"
 
 
+#: Every live incident's bank entries have content references under this prefix.
+INCIDENT_REF_PREFIX = "live:"
+
+
 def incident_prefix(session_id: str) -> str:
-    return f"live:{session_id}:"
+    return f"{INCIDENT_REF_PREFIX}{session_id}:"
 
 
 @dataclass(frozen=True)

@@ -259,7 +259,7 @@ class StreamSession:
         )
         frames = self._incident_frames(incident)
         windows = list(self.fusion.history)
-        contributions = self.fusion.contributions(since=change.onset)
+        contributions = self.fusion.contributions()
         self._responder.submit(
             self._respond, change, incident, event, frames, windows, contributions
         )

@@ -35,9 +35,17 @@ class LiveSettings(Settings):
         default=45.0, gt=0, description="Packets kept for evidence clips (covers the pre-roll)."
     )
     live_decode: str = Field(
-        default="all",
-        description="Which frames are decoded: all, nonref (skip non-reference frames) or "
-        "keyframes (cheapest; latency grows with the keyframe interval).",
+        default="nonref",
+        description="Which frames are decoded: nonref (skip frames nothing refers to, e.g. "
+        "B-frames: 35 % less decoding at 720p30 and still a frame within 1/30 s of each 2 fps "
+        "sample), all, or keyframes (cheapest; latency grows with the keyframe interval).",
+    )
+    live_model_threads: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Threads per backbone inference. One spends the cores on more streams: two "
+        "threads cost 2.2x the CPU of one for 1.5x the speed (bench/RESULTS.md).",
     )
     live_reconnect_max_seconds: float = Field(
         default=120.0, ge=0, description="How long a dropped stream is retried before it ends."
@@ -61,13 +69,24 @@ class LiveSettings(Settings):
     live_onnx_models: Path | None = Field(
         default=None, description="A JSON file listing user-supplied ONNX classifiers to add."
     )
-    live_drift: float = Field(default=2.0, ge=0, description="CUSUM drift per second.")
+    live_drift: float = Field(
+        default=0.2, ge=0, description="Evidence each source's CUSUM forgets per second."
+    )
+    live_source_cap: float = Field(
+        default=3.0, gt=0, description="The most one attack-side source adds to the statistic."
+    )
     live_watch: float = 2.0
     live_alert: float = 5.0
     live_critical: float = 12.0
     live_pre_roll_seconds: float = Field(default=10.0, ge=0)
     live_fingerprint_every_seconds: float = Field(default=15.0, gt=0)
     live_incident_bank: str = "live-incidents"
+    live_match_incidents: bool = Field(
+        default=True,
+        description="Frames matching another stream's incident fingerprints count as known "
+        "content (a re-stream of an attack). The evaluation turns this off: its synthetic "
+        "streams share background footage.",
+    )
     live_auto_cut_at: Level | None = Field(
         default=None,
         description="Queue a stream cut with no human decision at this level (e.g. critical). "
@@ -84,6 +103,7 @@ class LiveSettings(Settings):
     def fusion(self) -> FusionConfig:
         return FusionConfig(
             drift=self.live_drift,
+            cap=self.live_source_cap,
             watch=self.live_watch,
             alert=self.live_alert,
             critical=self.live_critical,

@@ -14,7 +14,7 @@ from vigil.live.settings import DEFAULT_SOURCES as KNOWN_SOURCES
 from vigil.live.settings import LiveSettings
 
 
-def _shared(name: str, known: KnownContent) -> EvidenceFactory | None:
+def _shared(name: str, known: KnownContent, settings: LiveSettings) -> EvidenceFactory | None:
     """The factory for ``name`` when it does not depend on the stream, else None."""
     if name == "gunshot":
         from vigil.live.evidence.audio import gunshot_factory
@@ -37,7 +37,7 @@ def _shared(name: str, known: KnownContent) -> EvidenceFactory | None:
 
         return GameTextFactory()
     if name == "known_content":
-        return KnownContentFactory(known)
+        return KnownContentFactory(known, match_incidents=settings.live_match_incidents)
     return None
 
 
@@ -48,10 +48,15 @@ class SourceRegistry:
             raise ValueError(
                 f"unknown evidence sources {unknown} (known: {', '.join(KNOWN_SOURCES)})"
             )
+        if "weapon" in settings.live_sources:
+            import torch
+
+            # Process-wide: a live process spends its cores on streams, not on one inference.
+            torch.set_num_threads(settings.live_model_threads)
         self._shared: list[EvidenceFactory] = [
             factory
             for name in settings.live_sources
-            if (factory := _shared(name, known)) is not None
+            if (factory := _shared(name, known, settings)) is not None
         ]
         self._metadata = "metadata" in settings.live_sources
         if settings.live_onnx_models is not None:
