@@ -40,6 +40,14 @@ class LiveSettings(Settings):
         "B-frames: 35 % less decoding at 720p30 and still a frame within 1/30 s of each 2 fps "
         "sample), all, or keyframes (cheapest; latency grows with the keyframe interval).",
     )
+    live_weapon_every: int = Field(
+        default=2,
+        ge=1,
+        le=30,
+        description="The weapon head looks at every Nth sampled frame. 2 (1 fps at the default "
+        "2 fps) halves the heaviest source's CPU; the fusion takes one reading per second "
+        "anyway, so the delay grows by at most half a second.",
+    )
     live_model_threads: int = Field(
         default=1,
         ge=1,

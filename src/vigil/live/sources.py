@@ -23,7 +23,7 @@ def _shared(name: str, known: KnownContent, settings: LiveSettings) -> EvidenceF
     if name == "weapon":
         from vigil.live.evidence.weapon import weapon_factory
 
-        return weapon_factory()
+        return weapon_factory(every_n_frames=settings.live_weapon_every)
     if name == "ego_motion":
         from vigil.live.evidence.motion import EgoMotionFactory
 
