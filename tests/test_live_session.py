@@ -263,3 +263,30 @@ def test_a_keyframe_image_matches_only_when_banked(settings: Settings, tmp_path:
         assert [m.bank for m in known.match_frame(rgb).matches] == ["known-attacks"]
     finally:
         known.close()
+
+
+def test_another_streams_incident_footage_counts_unless_evaluating(
+    settings: Settings, stream: Path, tmp_path: Path
+) -> None:
+    """A re-stream of another stream's incident is known content; in an evaluation, whose
+    synthetic streams share background footage, it must not be."""
+    from vigil.live.evidence.known import KnownContentEvidence
+    from vigil.live.incident import IncidentBank
+    from vigil.live.samples import VideoSample
+
+    frame = _frame_at(stream, 6.0, tmp_path / "frame.png")
+    known = KnownContent(settings)
+    try:
+        IncidentBank(known, "live-incidents").add("aaaaaaaaaaaa", 1, [frame], ["live-incident"])
+        rgb = np.asarray(Image.open(frame).convert("RGB"))
+        sample = VideoSample("bbbbbbbbbbbb", 6.0, rgb, time.monotonic())
+        counted = KnownContentEvidence(known, "bbbbbbbbbbbb").observe(sample)
+        ignored = KnownContentEvidence(known, "bbbbbbbbbbbb", match_incidents=False)
+        own = KnownContentEvidence(known, "aaaaaaaaaaaa")
+        assert counted is not None and counted.llr > 0
+        assert counted.detail["bank"] == "live-incidents"
+        for source in (ignored, own):
+            evidence = source.observe(sample)
+            assert evidence is not None and evidence.llr == 0.0
+    finally:
+        known.close()
