@@ -20,6 +20,7 @@ then matched.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import socket
 import subprocess
@@ -72,6 +73,8 @@ class Run:
     latencies: list[float]
     attacks: int
     false_alarms: int
+    #: CPU the player processes (the platform's side, on the same cores) used meanwhile.
+    player_cpu_seconds: float = 0.0
     to_fingerprints: float | None = None
     reupload_matched: bool | None = None
 
@@ -97,6 +100,18 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _players_cpu(players: list[Playout]) -> float:
+    """User + system CPU seconds of the running player processes (from /proc)."""
+    total = 0.0
+    for player in players:
+        try:
+            fields = Path(f"/proc/{player.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a player that has already exited
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def measure(count: int, seconds: float, duration: float) -> Run:
     manifests = _streams(count, duration)
     with tempfile.TemporaryDirectory(prefix="vigil-bench-") as home:
@@ -117,11 +132,13 @@ def measure(count: int, seconds: float, duration: float) -> Run:
         ]
         starts = [player.wait_started(timeout=30) for player in players]
         cpu_before, wall_before = _cpu(), time.monotonic()
+        players_before = _players_cpu(players)
         lags: list[float] = []
         while time.monotonic() - wall_before < seconds:
             time.sleep(1.0)
             lags += [session.last_lag for session in sessions if session.samples]
         cpu, wall = _cpu() - cpu_before, time.monotonic() - wall_before
+        players_cpu = _players_cpu(players) - players_before
         run = Run(
             count,
             wall,
@@ -135,6 +152,7 @@ def measure(count: int, seconds: float, duration: float) -> Run:
             latencies=[],
             attacks=sum(1 for m in manifests if m.positive and (m.onset_s or 1e9) < seconds - 5),
             false_alarms=0,
+            player_cpu_seconds=players_cpu,
         )
         _score(run, sessions, manifests, starts, seconds)
         if count == 1:
@@ -224,15 +242,17 @@ def _reupload(
 
 def _table(runs: list[Run]) -> str:
     lines = [
-        "| streams | CPU, % of 2 cores | CPU ms per stream-second | stream time / wall (min) "
+        "| streams | CPU, % of 2 cores | CPU ms per stream-second | players' CPU, % of 2 cores "
+        "| stream time / wall (min) "
         "| samples dropped | analysis lag p50 / p95 (s) | kept up | attacks alerted "
         "| onset → alert in queue p50 / p95 (s) | false alarms |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         lines.append(
             f"| {run.streams} | {100 * run.cpu_seconds / run.seconds / 2:.0f} % "
-            f"| {run.cpu_ms_per_stream_second:.0f} | {min(run.reached):.2f} "
+            f"| {run.cpu_ms_per_stream_second:.0f} "
+            f"| {100 * run.player_cpu_seconds / run.seconds / 2:.0f} % | {min(run.reached):.2f} "
             f"| {sum(run.dropped)} of {sum(run.samples) + sum(run.dropped)} "
             f"| {_p(run.lags, 50):.2f} / {_p(run.lags, 95):.2f} "
             f"| {'yes' if run.kept_up else 'no'} | {len(run.latencies)} of {run.attacks} "
