@@ -19,9 +19,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from conftest import in_ci
 from test_web_support import PASSWORD, Console, running_console, web_settings
 from vigil.actions.receiver import Delivery, WebhookReceiver
 from vigil.config import Settings
@@ -29,36 +28,13 @@ from vigil.store.models import Bank
 
 from media_factory import write_jpeg, write_video
 
-pytest_plugins = ["test_web_support"]
+pytest_plugins = ["test_web_support", "browser_support"]
 
-CHROMIUM = Path(os.environ.get("VIGIL_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SECRET = "whsec_e2e-secret-that-is-long-enough"
 REASON = "Perpetrator footage of the attack, matches the incident bank"
 # Bounds on waiting for the app's delivery worker, not something the test measures.
 _POLLS = 500
 _TIMEOUT_MS = 20_000
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        if in_ci():
-            pytest.fail(f"chromium is required in CI (scripts/test.sh installs it): {CHROMIUM}")
-        pytest.skip(f"chromium is not installed at {CHROMIUM}")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

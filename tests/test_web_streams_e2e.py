@@ -14,31 +14,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
-from conftest import in_ci
-from test_web_e2e import CHROMIUM, CHROMIUM_ARGS, _ready, _sign_in
+from test_web_e2e import _ready, _sign_in
 from test_web_streams import bank_frames, build_tripod, stream_settings
 from test_web_support import Console, running_console
 from vigil.config import Settings
 
-pytest_plugins = ["test_web_support"]
+pytest_plugins = ["test_web_support", "browser_support"]
 
 _TIMEOUT_MS = 20_000
 #: From the start to the alert: the banked seconds come 3 s into the stream, plus refreshes.
 _ALERT_TIMEOUT_MS = 60_000
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        if in_ci():
-            pytest.fail(f"chromium is required in CI (scripts/test.sh installs it): {CHROMIUM}")
-        pytest.skip(f"chromium is not installed at {CHROMIUM}")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
