@@ -48,7 +48,7 @@ from vigil.live.evidence.base import (
     logit,
 )
 from vigil.live.samples import AUDIO_RATE, AUDIO_WINDOW_SECONDS, AudioWindow
-from vigil.live.training import MODELS_DIR
+from vigil.live.training import MODELS_DIR, read_model_metadata
 
 NAME = "gunshot"
 DEFAULT_MODEL = MODELS_DIR / "gunshot.npz"
@@ -355,14 +355,7 @@ class GunshotModel:
 
 def read_metadata(model_path: Path | None = None) -> dict[str, Any]:
     """The JSON metadata beside a gunshot model (the shipped one by default)."""
-    path = model_path or DEFAULT_MODEL
-    sidecar = path.with_suffix(".json")
-    if not path.is_file() or not sidecar.is_file():
-        raise FileNotFoundError(
-            f"no gunshot model at {path} (+ .json): train one with `vigil train audio`"
-        )
-    metadata: dict[str, Any] = json.loads(sidecar.read_text("utf-8"))
-    return metadata
+    return read_model_metadata(model_path or DEFAULT_MODEL, "gunshot", "vigil train audio")
 
 
 _LOAD_LOCK = threading.Lock()

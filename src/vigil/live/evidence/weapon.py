@@ -34,7 +34,7 @@ import numpy as np
 from vigil.hashing import backbone_outputs
 from vigil.live.evidence.base import Evidence, clip, logit
 from vigil.live.samples import VideoSample
-from vigil.live.training import MODELS_DIR
+from vigil.live.training import MODELS_DIR, read_model_metadata
 
 NAME = "weapon"
 DEFAULT_MODEL = MODELS_DIR / "weapon.npz"
@@ -176,14 +176,7 @@ class WeaponHead:
 
 def read_metadata(model_path: Path | None = None) -> dict[str, Any]:
     """The JSON metadata beside a weapon model (the shipped one by default)."""
-    path = model_path or DEFAULT_MODEL
-    sidecar = path.with_suffix(".json")
-    if not path.is_file() or not sidecar.is_file():
-        raise FileNotFoundError(
-            f"no weapon model at {path} (+ .json): train one with `vigil train weapon`"
-        )
-    metadata: dict[str, Any] = json.loads(sidecar.read_text("utf-8"))
-    return metadata
+    return read_model_metadata(model_path or DEFAULT_MODEL, "weapon", "vigil train weapon")
 
 
 def held_out_files(model_path: Path | None = None) -> dict[str, list[str]]:
