@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 
 import pytest
 
@@ -129,3 +130,11 @@ def test_bad_configuration_is_refused() -> None:
         FusionConfig(duty={"gunshot": 0.0})
     with pytest.raises(ValueError, match="positive"):
         calibrate([[{}]], target_per_hour=0)
+
+
+def test_the_settings_carry_the_mixture_and_can_turn_it_off(tmp_path: Path) -> None:
+    from vigil.live.settings import LiveSettings
+
+    assert LiveSettings(home=tmp_path).fusion().duty == FusionConfig().duty != {}
+    off = LiveSettings(home=tmp_path, live_duty={}, live_source_cap=2.5).fusion()
+    assert off.duty == {} and off.cap == 2.5

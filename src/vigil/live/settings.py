@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import Field
 
 from vigil.config import Settings
-from vigil.live.fusion import FusionConfig, Level
+from vigil.live.fusion import DUTY, FusionConfig, Level
 from vigil.live.session import LivePolicy
 
 DEFAULT_SOURCES = (
@@ -80,6 +80,11 @@ class LiveSettings(Settings):
     live_drift: float = Field(
         default=0.2, ge=0, description="Evidence each source's CUSUM forgets per second."
     )
+    live_duty: dict[str, float] = Field(
+        default_factory=lambda: dict(DUTY),
+        description="Fraction of an attack's seconds in which each intermittent cue shows "
+        '(mixture; JSON, e.g. {"gunshot": 0.3}; {} turns the mixture off).',
+    )
     live_source_cap: float = Field(
         default=3.0, gt=0, description="The most one attack-side source adds to the statistic."
     )
@@ -112,6 +117,7 @@ class LiveSettings(Settings):
         return FusionConfig(
             drift=self.live_drift,
             cap=self.live_source_cap,
+            duty=dict(self.live_duty),
             watch=self.live_watch,
             alert=self.live_alert,
             critical=self.live_critical,
