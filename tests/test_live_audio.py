@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from vigil.learning import roc_auc
 from vigil.live.evidence.audio import (
     DEFAULT_MODEL,
     LLR_MAX,
@@ -30,7 +31,6 @@ from vigil.live.training.audio import (
     recording_groups,
     slice_windows,
 )
-from vigil.live.training.common import roc_auc
 
 #: The card's held-out AUC of gunshot against casual windows is 0.97 (0.98 against everything).
 #: Casual is the hard class (knocks, slams); a logistic regression on the same features reaches

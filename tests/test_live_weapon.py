@@ -96,8 +96,8 @@ def test_prior_classes_are_the_weapon_classes(shared_data: Path) -> None:
 def test_held_out_pistols_outrank_held_out_negatives(shared_data: Path) -> None:
     """Scored through the live source, held-out pistol photos rank above held-out faces and
     scenes (the card reports the full held-out set; this is a subset)."""
+    from vigil.learning import binary_metrics
     from vigil.live.evidence.weapon import held_out_files, weapon_factory
-    from vigil.live.training.common import binary_metrics
 
     held = held_out_files()
     source = weapon_factory()("held-out")

@@ -40,6 +40,7 @@ from typing import Any, Literal, Self
 
 import numpy as np
 
+from vigil.learning import read_model_metadata
 from vigil.live.evidence.base import (
     AudioEvidenceSource,
     Evidence,
@@ -48,7 +49,7 @@ from vigil.live.evidence.base import (
     logit,
 )
 from vigil.live.samples import AUDIO_RATE, AUDIO_WINDOW_SECONDS, AudioWindow
-from vigil.live.training import MODELS_DIR, read_model_metadata
+from vigil.live.training import MODELS_DIR
 
 NAME = "gunshot"
 DEFAULT_MODEL = MODELS_DIR / "gunshot.npz"

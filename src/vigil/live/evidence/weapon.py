@@ -32,9 +32,10 @@ from typing import Any, Literal, Self
 import numpy as np
 
 from vigil.hashing import backbone_outputs
+from vigil.learning import read_model_metadata
 from vigil.live.evidence.base import Evidence, clip, logit
 from vigil.live.samples import VideoSample
-from vigil.live.training import MODELS_DIR, read_model_metadata
+from vigil.live.training import MODELS_DIR
 
 NAME = "weapon"
 DEFAULT_MODEL = MODELS_DIR / "weapon.npz"

@@ -17,7 +17,7 @@ rules put them in one group (union-find, so groups chain):
   far apart in it matches different recordings of similar sounds.
 
 Whole groups holding about a quarter of each label's windows are held out
-(:func:`~vigil.live.training.common.grouped_holdout`); :func:`held_out_files` lists their clips
+(:func:`~vigil.learning.grouped_holdout`); :func:`held_out_files` lists their clips
 for the evaluation harness. Clips are sliced into 1-s windows every 0.5 s. A gunshot or
 explosion clip is not a gunshot in every second (pauses between shots, fading tails), so only
 its windows whose loudest 10-ms frame is within :data:`EVENT_DB` of the clip's loudest are
@@ -48,6 +48,14 @@ from typing import Any
 
 import numpy as np
 
+from vigil.learning import (
+    binary_metrics,
+    grouped_folds,
+    grouped_holdout,
+    markdown_table,
+    roc_auc,
+    threshold_at_fpr,
+)
 from vigil.live.evidence.audio import (
     CLASSES,
     DEFAULT_MODEL,
@@ -65,14 +73,6 @@ from vigil.live.evidence.audio import (
     window_features,
 )
 from vigil.live.samples import AUDIO_RATE
-from vigil.live.training.common import (
-    binary_metrics,
-    grouped_folds,
-    grouped_holdout,
-    markdown_table,
-    roc_auc,
-    threshold_at_fpr,
-)
 
 SESA = Path("audio") / "sesa"
 HOP = WINDOW // 2

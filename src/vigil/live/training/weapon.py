@@ -40,6 +40,13 @@ import numpy as np
 from PIL import Image
 
 from vigil.hashing import backbone_outputs, get_signal_type, hash_file
+from vigil.learning import (
+    binary_metrics,
+    grouped_folds,
+    grouped_holdout,
+    markdown_table,
+    threshold_at_fpr,
+)
 from vigil.live.evidence.weapon import (
     LLR_MAX,
     LLR_MIN,
@@ -53,13 +60,6 @@ from vigil.live.evidence.weapon import (
     prior_probability,
 )
 from vigil.live.samples import VideoSample
-from vigil.live.training.common import (
-    binary_metrics,
-    grouped_folds,
-    grouped_holdout,
-    markdown_table,
-    threshold_at_fpr,
-)
 
 log = logging.getLogger(__name__)
 

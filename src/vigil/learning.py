@@ -1,5 +1,6 @@
-"""What every trainer shares: grouped held-out splits, grouped folds, an operating threshold at a
-target false-positive rate, held-out metrics, and markdown tables for the model cards.
+"""What every trainer shares (live heads, text classifiers, face thresholds): grouped held-out
+splits, grouped folds, an operating threshold at a target false-positive rate, held-out metrics,
+markdown tables for the model cards, and reading a model's JSON metadata.
 
 Splits are by group (same recording, near-duplicate photo, same person) so that nothing a model
 saw in training reappears, slightly changed, in its held-out score; and they are seeded and
@@ -8,7 +9,9 @@ computed from sorted group names, so the same data and seed always give the same
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -136,3 +139,13 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
         *("| " + " | ".join(cell(value) for value in row) + " |" for row in rows),
     ]
     return "\n".join(lines) + "\n"
+
+
+def read_model_metadata(path: Path, model: str, command: str) -> dict[str, Any]:
+    """The JSON metadata beside a model artifact (``path`` with ``.json``); a missing artifact
+    names the ``command`` that trains one."""
+    sidecar = path.with_suffix(".json")
+    if not path.is_file() or not sidecar.is_file():
+        raise FileNotFoundError(f"no {model} model at {path} (+ .json): train one with `{command}`")
+    metadata: dict[str, Any] = json.loads(sidecar.read_text("utf-8"))
+    return metadata

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vigil.live.training.common import (
+from vigil.learning import (
     binary_metrics,
     grouped_folds,
     grouped_holdout,
