@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     review_reach_weight: float = Field(
         default=0.25, ge=0, description="w in 1 + w*log10(1 + reach): how much audience counts."
     )
+    review_velocity_weight: float = Field(
+        default=0.5,
+        ge=0,
+        description="v in 1 + v*log10(1 + posts per hour): how much a fast-spreading campaign counts.",
+    )
     review_half_life_hours: float = Field(
         default=24.0, gt=0, description="An alert's priority halves every this many hours."
     )

@@ -48,6 +48,8 @@ class NewAlert:
     severity: int = 5
     likelihood: float = 0.5
     reach: int = 0
+    #: How fast the content spreads (posts per hour of a campaign); 0 for a single item.
+    velocity: float = 0.0
     #: When the content was posted or seen; defaults to now. Recency decays from here.
     occurred_at: datetime | None = None
     status: Status = "open"
@@ -64,7 +66,9 @@ def create_alert(
     values = {
         **{name: getattr(new, name) for name in NewAlert.__dataclass_fields__},
         "occurred_at": occurred_at,
-        "priority": queue_key(weights, new.severity, new.likelihood, new.reach, occurred_at),
+        "priority": queue_key(
+            weights, new.severity, new.likelihood, new.reach, occurred_at, new.velocity
+        ),
         "created_at": now,
         "updated_at": now,
     }
@@ -102,12 +106,15 @@ def _by_dedupe_key(session: Session, key: str) -> Alert:
 
 @dataclass(frozen=True)
 class DetectionUpdate:
-    """More of an ongoing detection (a live stream that got worse, a clip cut after the alert):
-    severity and likelihood only rise, evidence is appended."""
+    """More of an ongoing detection (a live stream that got worse, a clip cut after the alert, a
+    campaign that grew): severity, likelihood and reach only rise, velocity is the latest
+    measure, evidence is appended."""
 
     severity: int | None = None
     likelihood: float | None = None
     score: float | None = None
+    reach: int | None = None
+    velocity: float | None = None
     explanation: str | None = None
     evidence: list[Any] = field(default_factory=list)
     #: Put an open alert back in front as escalated.
@@ -130,15 +137,17 @@ def update_detection(
         alert.likelihood = max(alert.likelihood, update.likelihood)
     if update.score is not None:
         alert.score = max(alert.score, update.score)
+    if update.reach is not None:
+        alert.reach = max(alert.reach, update.reach)
+    if update.velocity is not None:
+        alert.velocity = update.velocity
     if update.explanation is not None:
         alert.explanation = update.explanation
     if update.evidence:
         alert.evidence = [*alert.evidence, *update.evidence]
     if update.escalate and alert.status == "open":
         alert.status = "escalated"
-    alert.priority = queue_key(
-        weights, alert.severity, alert.likelihood, alert.reach, alert.occurred_at
-    )
+    alert.priority = _queue_key(weights, alert)
     audit.record(
         session,
         actor,
@@ -271,7 +280,11 @@ def recompute_priorities(session: Session, weights: PriorityWeights) -> int:
     may come back to the queue when its decision is rejected)."""
     alerts = list(session.scalars(select(Alert)))
     for alert in alerts:
-        alert.priority = queue_key(
-            weights, alert.severity, alert.likelihood, alert.reach, alert.occurred_at
-        )
+        alert.priority = _queue_key(weights, alert)
     return len(alerts)
+
+
+def _queue_key(weights: PriorityWeights, alert: Alert) -> float:
+    return queue_key(
+        weights, alert.severity, alert.likelihood, alert.reach, alert.occurred_at, alert.velocity
+    )

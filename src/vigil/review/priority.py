@@ -3,12 +3,15 @@
 ::
 
     priority(now) = (severity/10)^a * likelihood^b * (1 + w_reach*log10(1 + reach))
-                    * 2^(-age/half_life),        age = now - occurred_at
+                    * (1 + w_velocity*log10(1 + velocity)) * 2^(-age/half_life),
+    age = now - occurred_at
 
-``a``, ``b`` and ``w_reach`` are weights (``VIGIL_REVIEW_SEVERITY_WEIGHT``,
-``VIGIL_REVIEW_LIKELIHOOD_WEIGHT``, ``VIGIL_REVIEW_REACH_WEIGHT``) and ``half_life`` is
-``VIGIL_REVIEW_HALF_LIFE_HOURS``. Reach is damped by the logarithm so that a post seen a million
-times outranks one seen ten times without burying everything else.
+``a``, ``b``, ``w_reach`` and ``w_velocity`` are weights (``VIGIL_REVIEW_SEVERITY_WEIGHT``,
+``VIGIL_REVIEW_LIKELIHOOD_WEIGHT``, ``VIGIL_REVIEW_REACH_WEIGHT``,
+``VIGIL_REVIEW_VELOCITY_WEIGHT``) and ``half_life`` is ``VIGIL_REVIEW_HALF_LIFE_HOURS``. Reach is
+damped by the logarithm so that a post seen a million times outranks one seen ten times without
+burying everything else. Velocity is how fast the content is spreading, in posts per hour (a
+campaign of near-duplicate posts); 0 for a single item, whose factor is then 1.
 
 Recency is handled at query time without recomputing anything: exponential decay multiplies
 every alert's priority by the same factor as time passes, so the *order* of two alerts never
@@ -41,6 +44,7 @@ class PriorityWeights:
     severity: float = 1.0
     likelihood: float = 1.0
     reach: float = 0.25
+    velocity: float = 0.5
     half_life_hours: float = 24.0
 
     @classmethod
@@ -49,6 +53,7 @@ class PriorityWeights:
             severity=settings.review_severity_weight,
             likelihood=settings.review_likelihood_weight,
             reach=settings.review_reach_weight,
+            velocity=settings.review_velocity_weight,
             half_life_hours=settings.review_half_life_hours,
         )
 
@@ -57,19 +62,27 @@ class PriorityWeights:
         return self.half_life_hours * 3600.0
 
 
-def base_priority(weights: PriorityWeights, severity: int, likelihood: float, reach: int) -> float:
+def base_priority(
+    weights: PriorityWeights, severity: int, likelihood: float, reach: int, velocity: float = 0.0
+) -> float:
     """Priority at the moment the content occurred (no decay yet)."""
     return float(
         (severity / 10.0) ** weights.severity
         * likelihood**weights.likelihood
         * (1.0 + weights.reach * math.log10(1 + max(reach, 0)))
+        * (1.0 + weights.velocity * math.log10(1 + max(velocity, 0.0)))
     )
 
 
 def queue_key(
-    weights: PriorityWeights, severity: int, likelihood: float, reach: int, occurred_at: datetime
+    weights: PriorityWeights,
+    severity: int,
+    likelihood: float,
+    reach: int,
+    occurred_at: datetime,
+    velocity: float = 0.0,
 ) -> float:
-    base = max(base_priority(weights, severity, likelihood, reach), _FLOOR)
+    base = max(base_priority(weights, severity, likelihood, reach, velocity), _FLOOR)
     return math.log2(base) + (occurred_at - EPOCH).total_seconds() / weights.half_life_seconds
 
 

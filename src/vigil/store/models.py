@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -268,6 +269,7 @@ class Alert(Base):
     severity: Mapped[int] = mapped_column(Integer, default=5)  # 0-10
     likelihood: Mapped[float] = mapped_column(Float, default=0.5)  # 0-1
     reach: Mapped[int] = mapped_column(BigInteger, default=0)
+    velocity: Mapped[float] = mapped_column(Float, default=0.0)  # posts per hour (campaigns)
     priority: Mapped[float] = mapped_column(Float, default=0.0)
     case_id: Mapped[int | None] = mapped_column(
         ForeignKey("review_case.id", ondelete="SET NULL"), nullable=True, index=True
@@ -381,3 +383,52 @@ class PublicReport(Base):
     alert_id: Mapped[int | None] = mapped_column(
         ForeignKey("alert.id", ondelete="SET NULL"), nullable=True
     )
+
+
+class PostRecord(Base):
+    """A public post vigil scanned, harmful or not: the account and campaign views (and a
+    restart's campaign state) are built from these rows. ``key`` is ``platform:id``; scanning the
+    same post again finds it here and does nothing."""
+
+    __tablename__ = "post"
+    __table_args__ = (
+        Index("ix_post_author", "platform", "author_ref"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(260), unique=True)
+    platform: Mapped[str] = mapped_column(String(64))
+    post_id: Mapped[str] = mapped_column(String(200))
+    author_ref: Mapped[str] = mapped_column(String(256), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str] = mapped_column(String(16), default="")
+    url: Mapped[str] = mapped_column(Text, default="")
+    reach: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    scanned_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    #: Calibrated probability per label, the labels at their operating point, the top label's
+    #: severity (0 when nothing was flagged) and the lexicon entries that hit.
+    scores: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    flagged: Mapped[list[str]] = mapped_column(default=list)
+    severity: Mapped[int] = mapped_column(Integer, default=0)
+    lexicon: Mapped[list[str]] = mapped_column(default=list)
+    #: Links to other posts and accounts, when the source data carries them (networks).
+    links: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    campaign_id: Mapped[str | None] = mapped_column(String(260), nullable=True, index=True)
+    #: The MinHash signature, so that campaigns survive a restart without rehashing texts.
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alert.id", ondelete="SET NULL"), nullable=True
+    )
+
+
+class IngestCheckpoint(Base):
+    """Where a post source stopped (a file's byte offset, a message count): committed with the
+    posts it covers, so a restart resumes exactly there."""
+
+    __tablename__ = "ingest_checkpoint"
+
+    source: Mapped[str] = mapped_column(String(512), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

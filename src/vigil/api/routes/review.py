@@ -120,6 +120,7 @@ class AlertOut(BaseModel):
     severity: int
     likelihood: float
     reach: int
+    velocity: float = Field(description="Posts per hour (a campaign); 0 for a single item.")
     priority: float = Field(description="Priority now; see the README's Review queue.")
     case_id: int | None
     claimed_by: int | None
