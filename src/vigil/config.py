@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     review_velocity_weight: float = Field(
         default=0.5,
         ge=0,
-        description="v in 1 + v*log10(1 + posts per hour): how much a fast-spreading campaign counts.",
+        description="v in 1 + v*log10(1 + posts per hour): how much a spreading campaign counts.",
     )
     review_half_life_hours: float = Field(
         default=24.0, gt=0, description="An alert's priority halves every this many hours."
