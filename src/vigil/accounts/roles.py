@@ -29,6 +29,8 @@ Permission = Literal[
     "metrics:read",
     "stream:read",
     "stream:watch",
+    "post:read",
+    "post:push",
 ]
 
 _ALL: frozenset[Role] = frozenset(ROLES)
@@ -55,6 +57,10 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     # Watching a stream fetches a URL from vigil's network and stores its footage as evidence.
     "stream:read": _ALL,
     "stream:watch": frozenset({"admin", "analyst"}),
+    # Pushing posts is how a platform's or a unit's collector feeds vigil; reading a stored post
+    # shows public text that every role sees in the queue anyway.
+    "post:read": _ALL,
+    "post:push": frozenset({"admin", "analyst"}),
 }
 
 

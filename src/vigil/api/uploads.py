@@ -65,6 +65,18 @@ async def _capped(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[by
         yield chunk
 
 
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The whole request body, or 413 as soon as it passes ``limit`` bytes (a chunked body has
+    no Content-Length to check beforehand)."""
+    chunks = []
+    try:
+        async for chunk in _capped(request.stream(), limit):
+            chunks.append(chunk)
+    except _TooLarge:
+        raise ApiError(413, "too_large", f"request bodies are limited to {limit} bytes") from None
+    return b"".join(chunks)
+
+
 def save_part(upload: UploadFile, limit: int, prefix: str = "vigil-upload-") -> Path:
     """Copy a parsed part to a named file (hashers and decoders want a path); 413 past ``limit``."""
     suffix = Path(upload.filename or "").suffix[:16]

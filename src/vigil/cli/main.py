@@ -10,6 +10,7 @@ from vigil.cli.audit import audit_app
 from vigil.cli.banks import bank_app
 from vigil.cli.hashing import hash_command, match_command
 from vigil.cli.live import live_app, watch_command
+from vigil.cli.posts import posts_app
 from vigil.cli.review import alerts_app
 from vigil.cli.serve import serve
 from vigil.cli.train import train_app
@@ -54,3 +55,4 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(train_app, name="train")
 app.command("watch")(watch_command)
 app.add_typer(live_app, name="live")
+app.add_typer(posts_app, name="posts")

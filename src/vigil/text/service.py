@@ -1,0 +1,81 @@
+"""Post monitoring as one object the API and the CLI share: a lazily built scanner (loading the
+classifiers takes seconds, and a server that never receives a post should not pay for it),
+pushes serialised through it, and stored posts read back."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from vigil.hashing import KnownContent
+from vigil.store import Database
+from vigil.store.models import PostRecord
+from vigil.text.adapters import Format, parse_record
+from vigil.text.attachments import AttachmentReader
+from vigil.text.posts import BadLine, Post
+from vigil.text.settings import TextSettings
+
+if TYPE_CHECKING:
+    from vigil.text.scanner import PostScanner, ScanResult
+
+
+@dataclass
+class PushResult:
+    result: ScanResult
+    rejected: list[BadLine] = field(default_factory=list)
+
+
+class PostService:
+    def __init__(
+        self, db: Database, settings: TextSettings, known: KnownContent | None = None
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.known = known
+        self._scanner: PostScanner | None = None
+        self._lock = threading.Lock()
+
+    def scanner(self) -> PostScanner:
+        # Imported here: the scanner pulls in the classifiers (the text extra), which a server
+        # that only matches hashes may not have installed.
+        from vigil.text.scanner import PostScanner
+
+        with self._lock:
+            if self._scanner is None:
+                self._scanner = PostScanner(
+                    self.db, self.settings, attachments=self._attachments()
+                )
+            return self._scanner
+
+    def _attachments(self) -> AttachmentReader | None:
+        if not self.settings.text_attachments:
+            return None
+        # Pushed posts carry URLs, never local paths: nothing on vigil's disk is theirs to read.
+        return AttachmentReader(
+            known=self.known,
+            base_dir=None,
+            fetch_urls=self.settings.text_fetch_attachment_urls,
+        )
+
+    def push(
+        self, records: list[dict[str, Any]], fmt: Format, platform: str | None = None
+    ) -> PushResult:
+        """Scan posts given as JSON records; a record that is not a post is rejected with its
+        index (``BadLine.line``, 0-based) and the rest go on."""
+        posts: list[Post] = []
+        rejected: list[BadLine] = []
+        for index, record in enumerate(records):
+            try:
+                posts += parse_record(record, fmt, platform=platform)
+            except ValueError as error:
+                rejected.append(BadLine(line=index, reason=str(error)))
+        scanner = self.scanner()
+        with self._lock:
+            return PushResult(scanner.scan(posts), rejected)
+
+    def get(self, key: str) -> PostRecord | None:
+        with self.db.session() as session:
+            return session.scalars(select(PostRecord).where(PostRecord.key == key)).one_or_none()
