@@ -173,10 +173,13 @@ _EMOJI_WORDS = {
     "🖕": "middle finger",
 }
 _EMOJI_TABLE = {ord(emoji): f" {word} " for emoji, word in _EMOJI_WORDS.items()}
-_WORD_EMOJI = re.compile("[" + "".join(_EMOJI_WORDS) + "]")
+_WORD_EMOJIS = frozenset(_EMOJI_WORDS)
 _WORD_EMOJI_RUN = re.compile("([" + "".join(_EMOJI_WORDS) + r"])\1{2,}")
 
 _SPACED = re.compile(r"(?<![^\W_])[^\W_]([ \t\n.\-_*·~])(?:[^\W_]\1)+[^\W_](?![^\W_])")
+#: What every spaced run holds (its second and third letters), found fast because the pattern
+#: starts with a separator, so ``re`` skips to separators instead of trying every position.
+_SPACED_HINT = re.compile(r"[ \t\n.\-_*·~][^\W_][ \t\n.\-_*·~][^\W_](?![^\W_])")
 _ONE_LETTER_WORDS = frozenset("aàeéioóuyù")
 
 
@@ -207,9 +210,12 @@ _HAS_LATIN = re.compile(f"[{_LATIN_LETTER}]")
 #: Digits and symbols that stand for letters. Not ``!``, ``|`` or ``+``: between two letters
 #: they are far more often punctuation without its space (``recht!Zusammenhalten``).
 _LEET = str.maketrans("0134578@$€", "oieastbase")
-_LEET_INSIDE = re.compile(r"[a-z][0134578@$€]+[a-z]")
+#: A leet character after a letter and before one: the pattern starts with the leet character
+#: so that ``re`` skips to those (a letter first would be tried at every position).
+_LEET_INSIDE = re.compile(r"[0134578@$€](?<=[a-z].)[0134578@$€]*[a-z]")
 _LEET_WORD = re.compile(r"(?<![\w#@$])[a-z0-9@$€]*[a-z][0134578@$€]+[a-z][a-z0-9@$€]*(?!\w)")
 _REPEATED = re.compile(r"([^\d\s])\1{2,}")
+_THRICE = re.compile(r"(.)\1\1")  # any triple; a plain group scans several times faster
 
 
 def normalize(text: str) -> Normalized:
@@ -288,7 +294,7 @@ def _placeholders(text: str, found: set[str]) -> str:
 
 
 def _emoji_words(text: str, found: set[str]) -> str:
-    if text.isascii() or not _WORD_EMOJI.search(text):
+    if text.isascii() or _WORD_EMOJIS.isdisjoint(text):
         return text
     found.add("emoji")
     # A run of one emoji is emphasis, cut to two as repeated characters are (🔫🔫🔫🔫 → gun gun).
@@ -296,6 +302,9 @@ def _emoji_words(text: str, found: set[str]) -> str:
 
 
 def _join_spaced(text: str, found: set[str]) -> str:
+    if not _SPACED_HINT.search(text):
+        return text
+
     def join(match: re.Match[str]) -> str:
         elements = match.group()[::2]
         letters = sum(char.isalpha() for char in elements)
@@ -357,6 +366,9 @@ def _decode_leet(text: str, found: set[str]) -> str:
 
 
 def _cut_repeats(text: str, found: set[str]) -> str:
+    if not _THRICE.search(text):
+        return text
+
     def cut(match: re.Match[str]) -> str:
         char = match.group(1)
         if char.isalpha():
