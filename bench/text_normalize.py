@@ -60,11 +60,13 @@ def step_timings(posts: Sequence[str], repeats: int) -> list[tuple[str, float]]:
     inputs = [normalize_module._unescape_html(post) for post in posts]
     rows = []
     for step in normalize_module._STEPS:
-        rows.append(
-            (step.__name__, best_microseconds(lambda text, s=step: s(text, set()), inputs, repeats))
-        )
+        rows.append((step.__name__, best_microseconds(_alone(step), inputs, repeats)))
         inputs = [step(text, set()) for text in inputs]
     return rows
+
+
+def _alone(step: normalize_module.Step) -> Callable[[str], str]:
+    return lambda text: step(text, set())
 
 
 def main() -> None:
