@@ -39,8 +39,9 @@ def harmful(row: dict[str, Any]) -> bool | None:
         "olid": lambda: labels.get("a") == "OFF",
         "stormfront": lambda: bool(labels.get("hate")),
         "isis_fifthtribe": lambda: True,
-        "germeval2026": lambda: labels.get("vio") not in (None, "nothing")
-        or bool(labels.get("c2a")),
+        "germeval2026": lambda: (
+            labels.get("vio") not in (None, "nothing") or bool(labels.get("c2a"))
+        ),
         "mlma": lambda: labels.get("sentiment") != ["normal"],
     }
     verdict = verdicts.get(source)

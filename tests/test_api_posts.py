@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from test_api_support import Api, running_api
 
 from vigil.config import Settings
 from vigil.text.settings import TextSettings
+
+from test_api_support import Api, running_api
 
 pytest_plugins = ["test_api_support"]
 
@@ -25,7 +26,10 @@ def api(settings: Settings) -> Iterator[Api]:
 
 
 def _posts(*texts: str) -> list[dict[str, object]]:
-    return [{"id": str(n), "platform": "testnet", "author_ref": "a", "text": t} for n, t in enumerate(texts)]
+    return [
+        {"id": str(n), "platform": "testnet", "author_ref": "a", "text": t}
+        for n, t in enumerate(texts)
+    ]
 
 
 def test_push_scans_flags_and_reads_back(api: Api) -> None:

@@ -58,7 +58,7 @@ async def publish(url: str, payloads: list[bytes]) -> None:
         try:
             client = await nats.connect(url, connect_timeout=1, max_reconnect_attempts=0)
             break
-        except Exception:  # noqa: BLE001 - any connection error means "not up yet"
+        except Exception:
             await asyncio.sleep(0.1)
     jetstream = client.jetstream()
     await jetstream.add_stream(name="POSTS", subjects=["posts.in"])
@@ -67,7 +67,9 @@ async def publish(url: str, payloads: list[bytes]) -> None:
     await client.drain()
 
 
-async def consume(scanner: PostScanner, url: str, expected: int) -> tuple[ScanResult, list[BadLine]]:
+async def consume(
+    scanner: PostScanner, url: str, expected: int
+) -> tuple[ScanResult, list[BadLine]]:
     stop = asyncio.Event()
     bad: list[BadLine] = []
 

@@ -119,7 +119,10 @@ def test_a_campaign_is_one_queue_item_that_grows_and_survives_a_restart(
         PROPAGANDA + " 🔥🔥",
         PROPAGANDA.replace("join", "JOIN"),
     ]
-    posts = [Post.model_validate(post(i + 1, text, author=f"acct{i % 4}")) for i, text in enumerate(variants)]
+    posts = [
+        Post.model_validate(post(i + 1, text, author=f"acct{i % 4}"))
+        for i, text in enumerate(variants)
+    ]
     result = scanner.scan(posts[:3])
     assert result.campaign_alerts == 1
     campaign_alert = result.alert_ids["campaign:testnet:1"]

@@ -13,7 +13,9 @@ POLICY = TriagePolicy(
 )
 
 
-def score(flagged: dict[str, float], drivers: dict[str, tuple[Driver, ...]] | None = None) -> TextScore:
+def score(
+    flagged: dict[str, float], drivers: dict[str, tuple[Driver, ...]] | None = None
+) -> TextScore:
     probabilities = {label: flagged.get(label, 0.01) for label in LABELS}
     return TextScore(
         probabilities=probabilities,

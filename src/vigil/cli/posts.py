@@ -75,8 +75,9 @@ class _Tally:
 
 @posts_app.command("scan")
 def scan(
-    path: str = typer.Argument(..., help="A JSONL/NDJSON file, an X API v2 dump, a Telegram "
-                               "result.json, or - for stdin."),
+    path: str = typer.Argument(
+        ..., help="A JSONL/NDJSON file, an X API v2 dump, a Telegram result.json, or - for stdin."
+    ),
     fmt: str = typer.Option("auto", "--format", help="auto, vigil, x or telegram."),
     platform: str | None = typer.Option(None, help="Platform name where the format has none."),
     resume: bool = typer.Option(True, help="Start where the last scan of this file stopped."),

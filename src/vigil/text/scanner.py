@@ -287,7 +287,10 @@ def _with_bank_matches(assessment: Assessment, findings: list[AttachmentFinding]
         alert=True,
         explanation=" — ".join(
             part
-            for part in (f"attached image matches bank(s) {', '.join(banks)}", assessment.explanation)
+            for part in (
+                f"attached image matches bank(s) {', '.join(banks)}",
+                assessment.explanation,
+            )
             if part
         ),
         signals=[

@@ -45,9 +45,7 @@ class PostService:
 
         with self._lock:
             if self._scanner is None:
-                self._scanner = PostScanner(
-                    self.db, self.settings, attachments=self._attachments()
-                )
+                self._scanner = PostScanner(self.db, self.settings, attachments=self._attachments())
             return self._scanner
 
     def _attachments(self) -> AttachmentReader | None:

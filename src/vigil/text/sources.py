@@ -171,7 +171,9 @@ async def _ensure_stream(jetstream: Any, stream: str, subject: str) -> None:
         await jetstream.add_stream(name=stream, subjects=[subject])
 
 
-def _decode(messages: list[Any], fmt: Format, platform: str | None) -> tuple[list[Post], list[BadLine]]:
+def _decode(
+    messages: list[Any], fmt: Format, platform: str | None
+) -> tuple[list[Post], list[BadLine]]:
     posts: list[Post] = []
     bad: list[BadLine] = []
     for message in messages:

@@ -8,7 +8,7 @@ violence (kill, shoot, stab, bomb, behead... in the five languages vigil is trai
 "we should march on them" and "I will shoot them" need different speed from the police.
 
 The likelihood is the calibrated probability of the label chosen (the flagged label with the
-highest severity × probability). The queue multiplies severity, likelihood, reach and velocity
+highest severity times probability). The queue multiplies severity, likelihood, reach and velocity
 (:mod:`vigil.review.priority`).
 
 Lexicon hits explain; they decide alone only at or above ``lexicon_alert_weight`` (a slogan such
@@ -38,8 +38,8 @@ SEVERITY: dict[str, int] = {
 # Stems of lethal violence, matched on normalized (casefolded) text. Stems rather than words so
 # that "kill", "killing", "töten", "tötet", "tuer", "tuez" all meet one entry.
 _LETHAL = re.compile(
-    r"\b(?:kill|murder|shoot|shot|stab|behead|slaughter|execut|bomb|blow (?:up|them)|burn (?:them|him|her)"
-    r"|massacre|lynch|hang (?:them|him|her)|gas (?:them|the)"
+    r"\b(?:kill|murder|shoot|shot|stab|behead|slaughter|execut|bomb|blow (?:up|them)"
+    r"|burn (?:them|him|her)|massacre|lynch|hang (?:them|him|her)|gas (?:them|the)"
     r"|töt|tot(?:schlag|stech)|ermord|erschieß|erschiess|abstech|köpf|spreng|vergas|aufhäng"
     r"|tuer|tuez|tuons|égorg|egorg|abattre|fusill|décapit|decapit|massacr|brûl"
     r"|matar|mata(?:d|r|remos)|asesin|disparar|degoll|fusilar|quemar"
