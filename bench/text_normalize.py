@@ -1,10 +1,12 @@
-"""Speed of ``vigil.text.normalize`` on real posts, and of the lexicon match on its output.
+"""Speed of ``vigil.text.normalize`` on real posts, and of what reads its output first: the
+lexicon match and language identification.
 
 Posts are the rows of ``../shared/data/text`` between 150 and 250 characters (a typical post),
 a fixed sample across the datasets and languages. Reported: microseconds per post (best of
 ``--repeats`` passes, so that other processes on a shared machine disturb it least), for
-``normalize`` alone, per step of its pipeline, and for ``Lexicon.default().match``; and the
-time for hostile input (50k characters of combining marks, bidi overrides, spaced letters).
+``normalize`` alone, per step of its pipeline, ``Lexicon.default().match`` and
+``detect_language`` on the normalized text; and the time for hostile input (50k characters of
+combining marks, bidi overrides, spaced letters).
 
 Reproduce::
 
@@ -20,6 +22,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from vigil.text import normalize as normalize_module
+from vigil.text.language import detect_language
+from vigil.text.lexicon import Lexicon
 from vigil.text.normalize import normalize
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "text"
@@ -87,6 +91,13 @@ def main() -> None:
         f"| normalize | {best_microseconds(normalize, posts, args.repeats):.1f} |",
     ]
     lines += [f"| step {name} | {micros:.1f} |" for name, micros in step_timings(posts, 3)]
+    normalized = [normalize(post).text for post in posts]
+    lexicon = Lexicon.default()
+    lines += [
+        f"| lexicon match ({len(lexicon.entries)} entries) | "
+        f"{best_microseconds(lexicon.match, normalized, args.repeats):.1f} |",
+        f"| detect_language | {best_microseconds(detect_language, normalized, args.repeats):.1f} |",
+    ]
     lines += ["", "| hostile input | seconds |", "|---|---|"]
     for name, text in HOSTILE.items():
         start = time.perf_counter()

@@ -30,7 +30,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -192,29 +192,11 @@ def _entry(path: Path, index: int, raw: object) -> LexiconEntry:
     for term in model.terms:
         if not normalize(term.replace("*", "")).text.strip():
             raise LexiconError(f"{label}: term {term!r} is empty once normalized")
-    return LexiconEntry(
-        id=model.id,
-        name=model.name,
-        label=model.label,
-        category=model.category,
-        terms=tuple(model.terms),
-        weight=model.weight,
-        note=model.note,
-        source=model.source,
-    )
+    return LexiconEntry(**{**model.model_dump(), "terms": tuple(model.terms)})
 
 
 def _entry_json(entry: LexiconEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "name": entry.name,
-        "label": entry.label,
-        "category": entry.category,
-        "terms": list(entry.terms),
-        "weight": entry.weight,
-        "note": entry.note,
-        "source": entry.source,
-    }
+    return {**asdict(entry), "terms": list(entry.terms)}
 
 
 @dataclass
