@@ -122,6 +122,13 @@ def test_arabic_diacritics_dropped() -> None:
     assert normalize("بَّ" + "\u064e\u0651\u0650\u064f" * 2_000 + "ق").text == "بق"
 
 
+def test_subdivision_flags_are_not_black_flags() -> None:
+    england = "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
+    assert normalize(f"come on {england}") == Normalized(
+        original=f"come on {england}", text="come on \U0001f3f4", evasions=()
+    )
+
+
 def test_emoji_runs_cut_to_two() -> None:
     assert normalize("🔫🔫🔫🔫🔫 💣").text == "gun gun bomb"
 

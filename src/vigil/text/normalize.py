@@ -124,11 +124,18 @@ _OTHER_INVISIBLE = "\u115f\u1160\u3164\uffa0\u2800\u034f\u180b-\u180f\u17b4\u17b
 _EMOJI_STYLE = "\ufe00-\ufe0f\U000e0100-\U000e01ef\U0001f3fb-\U0001f3ff"  # selectors, skin tones
 _INVISIBLE = re.compile(_one_of(_INVISIBLE_CHARS, _OTHER_INVISIBLE + _EMOJI_STYLE) + "+")
 _PRINTABLE_INVISIBLE = re.compile(f"[{_OTHER_INVISIBLE}{_EMOJI_STYLE}]")  # isprintable() misses
-#: What counts as an evasion among the removed characters: everything but the emoji styling
-#: and a zero-width joiner between two emoji (an ordinary emoji sequence).
 _ZWJ = "\u200d"
+
+
+def _emoji_joiner(char: str) -> bool:
+    """The zero-width joiner and the tag characters that spell subdivision flags (England)."""
+    return char == _ZWJ or "\U000e0020" <= char <= "\U000e007f"
+
+
+#: What counts as an evasion among the removed characters: everything but the emoji styling,
+#: flag tags and a zero-width joiner between two emoji (ordinary emoji sequences).
 _EVASIVE_INVISIBLE = re.compile(
-    _one_of([char for char in _INVISIBLE_CHARS if char != _ZWJ], _OTHER_INVISIBLE)
+    _one_of([char for char in _INVISIBLE_CHARS if not _emoji_joiner(char)], _OTHER_INVISIBLE)
     + f"|(?<=\\w){_ZWJ}|{_ZWJ}(?=\\w)"
 )
 _MARK = _one_of(_MARK_CHARS)
@@ -161,7 +168,6 @@ _EMOJI_WORDS = {
     "🩸": "blood",
     "🔥": "fire",
     "🪢": "rope",
-    "🏴": "black flag",
     "✈": "plane",
     "🏢": "building",
     "🐷": "pig",
@@ -172,6 +178,8 @@ _EMOJI_WORDS = {
     "🐀": "rat",
     "🖕": "middle finger",
 }
+# Not 🏴 (black flag): it also starts the England, Scotland and Wales flags (their tag
+# characters are removed as invisible) and the pirate flag.
 _EMOJI_TABLE = {ord(emoji): f" {word} " for emoji, word in _EMOJI_WORDS.items()}
 _WORD_EMOJIS = frozenset(_EMOJI_WORDS)
 _WORD_EMOJI_RUN = re.compile("([" + "".join(_EMOJI_WORDS) + r"])\1{2,}")
