@@ -99,6 +99,15 @@ def test_complete_last_line_without_newline_is_read(tmp_path: Path) -> None:
     assert isinstance(item.item, Post) and item.position == path.stat().st_size
 
 
+def test_byte_order_mark_tolerated(tmp_path: Path) -> None:
+    lines = tmp_path / "bom.jsonl"
+    lines.write_bytes(b"\xef\xbb\xbf" + VIGIL.read_bytes())
+    assert posts(list(read_file(lines))) == posts(list(read_file(VIGIL)))
+    document = tmp_path / "bom.json"
+    document.write_bytes(b"\xef\xbb\xbf" + TELEGRAM.read_bytes())
+    assert posts(list(read_file(document))) == posts(list(read_file(TELEGRAM)))
+
+
 def test_overlong_line_is_bad_and_skipped(tmp_path: Path) -> None:
     path = tmp_path / "long.jsonl"
     good = json.dumps({"id": "after", "platform": "p", "text": "t"})

@@ -107,7 +107,7 @@ def _first_line(reader: _LineReader) -> bytes:
 
 
 def _is_document(first: bytes) -> bool:
-    line = first.strip()
+    line = first.strip().removeprefix(b"\xef\xbb\xbf").strip()
     if line in (b"{", b"["):
         return True
     value, problem = _json(line)
@@ -195,7 +195,7 @@ def _record(line: bytes) -> dict[str, Any] | str:
 def _json(data: bytes) -> tuple[Any, str | None]:
     """(the JSON value, None), or (None, why it is not JSON)."""
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8").removeprefix("\ufeff")  # Windows tools write a BOM
     except UnicodeDecodeError as error:
         return None, f"not UTF-8 (byte {error.start})"
     try:
