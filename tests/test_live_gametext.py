@@ -11,12 +11,8 @@ import numpy as np
 import pytest
 
 from test_live_cues_support import game, news, photo, run, walk
-from vigil.live.evidence.gametext import (
-    GameTextConfig,
-    GameTextFactory,
-    match_lexicon,
-    read_text,
-)
+from vigil.live.evidence.gametext import GameTextConfig, GameTextFactory, match_lexicon
+from vigil.ocr import read_text
 
 
 @pytest.fixture(scope="module")

@@ -15,24 +15,23 @@ reading. LLR = -1.5 x (sum of weights), clipped to [-3, 0]: two HUD words reach 
 word on a shop sign costs at most 1.5. Dates, clock times and camera timestamps are kept out
 of the counter pattern (a police body camera burns in a timestamp, not game words).
 
-The OCR engine is loaded once per process and shared by all streams behind a lock (it runs
-with one ONNX Runtime thread so that many streams share the CPU fairly); its INFO logging is
-silenced.
+The OCR engine is :mod:`vigil.ocr`'s, loaded once per process and shared by all streams (and
+the post scanner's attachments) behind a lock, on one ONNX Runtime thread so that many streams
+share the CPU fairly.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from vigil.live.evidence.base import Evidence
 from vigil.live.samples import VideoSample
+from vigil.ocr import read_lines
 
 NAME = "gametext"
 
@@ -127,43 +126,6 @@ def match_lexicon(lines: list[str]) -> dict[str, float]:
     return hits
 
 
-_engine_lock = threading.Lock()
-_engines: dict[int, Any] = {}
-
-
-def _engine(max_side: int) -> Any:
-    """The process's RapidOCR engine for this detection size (made on first use)."""
-    with _engine_lock:
-        if max_side not in _engines:
-            from rapidocr import RapidOCR
-
-            _engines[max_side] = RapidOCR(
-                params={
-                    "Global.log_level": "error",
-                    "Global.use_cls": False,
-                    "Det.limit_type": "max",
-                    "Det.limit_side_len": max_side,
-                    "EngineConfig.onnxruntime.intra_op_num_threads": 1,
-                    "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-                }
-            )
-            logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-        return _engines[max_side]
-
-
-def read_text(rgb: np.ndarray, max_side: int = 640) -> list[tuple[str, float]]:
-    """OCR lines of an RGB frame with their confidences (thread-safe; one reading at a time)."""
-    engine = _engine(max_side)
-    bgr = np.ascontiguousarray(rgb[:, :, ::-1])  # RapidOCR takes arrays as OpenCV's BGR
-    with _engine_lock:
-        result = engine(bgr)
-    if result.txts is None or result.scores is None:
-        return []
-    return [
-        (str(text), float(score)) for text, score in zip(result.txts, result.scores, strict=True)
-    ]
-
-
 class GameTextSource:
     """One stream's game-text reader: one OCR reading every ``interval_s`` seconds."""
 
@@ -178,11 +140,7 @@ class GameTextSource:
             return None
         self._last = sample.t
         started = time.perf_counter()
-        lines = [
-            text
-            for text, confidence in read_text(sample.rgb, self.config.max_side)
-            if confidence >= self.config.min_confidence
-        ]
+        lines = read_lines(sample.rgb, self.config.max_side, self.config.min_confidence)
         hits = match_lexicon(lines)
         weight = sum(hits.values())
         llr = max(-self.config.llr_per_weight * weight, self.config.llr_min)
