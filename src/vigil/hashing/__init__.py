@@ -21,7 +21,7 @@ from vigil.hashing.banks import (
 )
 from vigil.hashing.hasher import HashResult, hash_file, hash_paths, iter_media_paths
 from vigil.hashing.matcher import Match, Matcher, MatchReport
-from vigil.hashing.media import MediaError, MediaLimits
+from vigil.hashing.media import Media, MediaError, MediaLimits
 from vigil.hashing.service import KnownContent
 from vigil.hashing.signals import SIGNAL_TYPES, Signal, SignalType, get_signal_type
 from vigil.hashing.signals.embedding import backbone_outputs
@@ -38,6 +38,7 @@ __all__ = [
     "Match",
     "MatchReport",
     "Matcher",
+    "Media",
     "MediaError",
     "MediaLimits",
     "NewEntry",
