@@ -26,6 +26,7 @@ from vigil.api.routes import (
     banks,
     hashing,
     hma,
+    posts,
     reports,
     review,
     session,
@@ -35,6 +36,8 @@ from vigil.api.settings import ApiSettings
 from vigil.config import Settings
 from vigil.hashing import KnownContent
 from vigil.live import LiveMonitor, LiveSettings
+from vigil.text.service import PostService
+from vigil.text.settings import TextSettings
 from vigil.logs import get_logger
 from vigil.reports import PublicReports, ReportSettings
 
@@ -127,6 +130,7 @@ def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI
     app.state.sessions = ConsoleSessions(db, account_settings)
     app.state.reports = PublicReports(app.state.known, ReportSettings.of(settings))
     app.state.live = LiveMonitor(app.state.known, LiveSettings.of(settings))
+    app.state.posts = PostService(db, TextSettings.of(settings), app.state.known)
     install_error_handlers(app)
     install_metrics(app, db)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["probes"])
@@ -147,7 +151,9 @@ def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI
         404: {"model": ErrorBody, "description": "No such object."},
         422: {"model": ErrorBody, "description": "The request is not valid."},
     }
-    routers = (hashing, banks, hma, accounts, session, audit, actions, review, reports, streams)
+    routers = (
+        hashing, banks, hma, accounts, session, audit, actions, review, reports, streams, posts
+    )
     for module in routers:
         app.include_router(module.router, responses=common)
     web.install(app)  # last: the console shares the state set above

@@ -60,7 +60,13 @@ def scan_file(
         if path.stat().st_size < position:
             log.warning("%s shrank below the checkpoint (%d): reading it again", path, position)
             position = 0
-        items = read_file(path, fmt, start=position, platform=platform)
+        items = read_file(
+            path,
+            fmt,
+            start=position,
+            platform=platform,
+            max_document_bytes=scanner.settings.text_max_file_bytes,
+        )
         for batch in _batches(items, scanner.settings.text_batch_size):
             result = scanner.scan(batch.posts, source=source, position=batch.end)
             position = batch.end
@@ -79,7 +85,9 @@ def scan_stream(
 ) -> ScanResult:
     """Scan posts piped in (stdin): no checkpoint, a pipe cannot be re-read."""
     total = ScanResult()
-    items = read_stream(stream, fmt, platform=platform)
+    items = read_stream(
+        stream, fmt, platform=platform, max_document_bytes=scanner.settings.text_max_file_bytes
+    )
     for batch in _batches(items, scanner.settings.text_batch_size):
         _report("stdin", batch.bad, total, scanner.scan(batch.posts), progress)
     return total
