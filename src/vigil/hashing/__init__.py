@@ -9,6 +9,7 @@ Public API::
     result, report = known.match(Path("upload.jpg"))
 
     features, imagenet = backbone_outputs([rgb])  # the embedding backbone, for trained heads
+    rgb = Media(path, MediaLimits()).image_rgb()  # decoded after the size and bomb checks
 """
 
 from vigil.hashing.banks import (

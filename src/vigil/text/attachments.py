@@ -129,7 +129,7 @@ class AttachmentReader:
         if self.base_dir is None:
             raise _Refused("local paths are not read here (no export folder)")
         relative = PurePath(raw)
-        if relative.is_absolute() or raw.startswith("~"):
+        if relative.is_absolute():
             raise _Refused(f"{raw!r} is an absolute path: only paths inside the export are read")
         if ".." in relative.parts:
             raise _Refused(f"{raw!r} leaves the export folder")

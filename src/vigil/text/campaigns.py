@@ -3,16 +3,16 @@ the union of near-duplicates into campaigns, each one queue item with its size, 
 velocity.
 
 **Shingles: word bigrams.** Measured in ``bench/text_campaigns.py`` (results in
-``bench/results/text_campaigns.md``) on real rows of ``../shared/data/text`` edited the way
-campaigns edit them (hashtags added, a word inserted or replaced, emoji, a mention and a link,
-sentences swapped) against unrelated rows of the same forum: word bigrams keep the edited copies
-at Jaccard >= 0.62 (5th percentile; two edits at once) while 99 % of unrelated Stormfront
-sentences stay below 0.38 of their nearest neighbour; word trigrams lose single-word edits (0.45)
-and character 4-6-grams let unrelated sentences on one topic come close (0.47). Words are
-Unicode ``\\w`` runs, case-folded, with links and @mentions dropped (a campaign varies them);
-emoji are not words (the normalizer spells the ones used as words out); scripts written without
-spaces (Chinese, Japanese, Thai) count each character as a word. Only the first
-:data:`MAX_WORDS` words count.
+``bench/results/text_campaigns.md``) on normalized real rows of ``../shared/data/text`` edited
+the way campaigns edit them (hashtags added, a word inserted or replaced, emoji, a mention and a
+link, sentences swapped) against unrelated rows of the same forum: word bigrams keep 95 % of the
+edited copies at Jaccard >= 0.64 (0.62 with two edits at once) while 99 % of unrelated
+Stormfront sentences stay at or below 0.33 of their nearest neighbour; word trigrams lose
+single-word edits (0.50) and character 4-grams bring unrelated sentences closer (0.39). Words are
+Unicode ``\\w`` runs, case-folded, with links and @mentions (and the normalizer's ``url`` and
+``@user`` placeholders) dropped, since a campaign varies them; emoji are not words (the
+normalizer spells out the ones used as words); scripts written without spaces (Chinese,
+Japanese, Thai) count each character as a word. Only the first :data:`MAX_WORDS` words count.
 
 **Short texts are skipped.** Below ``min_tokens`` words a text is not tracked (``add`` returns
 None and ``signature`` None): "I hate you all" is written independently by thousands, and two
@@ -28,10 +28,10 @@ change when it grows; when two campaigns merge, the older one's id survives and 
 becomes an alias that :meth:`CampaignTracker.view` still answers.
 
 **Why not ``MinHashLSH``.** datasketch's index keeps a Python ``bytes`` and a set entry per band
-per post: about 10 KB a post at 32 bands (1 GB at 100k posts, measured) and ~0.7 ms per
-query+insert. The index here keeps (band key, slot) pairs as ``uint64`` in a few sorted arrays:
-8 bytes per band per post, a presence bitmap and a few vectorised binary searches a query.
-Signatures live in one ``uint32`` matrix.
+per post: about 9.5 KB a post at 32 bands (1 GB at 100k posts) and 0.4 ms per query+insert,
+measured in the bench. The index here keeps (band key, slot) pairs as ``uint64`` in a few
+sorted arrays: 8 bytes per band per post, a presence bitmap and a few vectorised binary searches
+a query. Signatures live in one ``uint32`` matrix.
 
 **Expiry.** A post is held while its ``at`` is within ``window`` of the newest ``at`` seen (the
 tracker's clock: data time, so a replayed archive expires as it did live) and while it is among
@@ -47,7 +47,7 @@ clock, per hour: a campaign that went quiet reads 0.
 replayed in the order they were first added, it rebuilds the same campaigns with the same ids.
 
 **Threads.** Every public method may be called from any thread: hashing runs outside the lock,
-the index and campaigns change under one lock (an ``add`` holds it for tens of microseconds).
+the index and campaigns change under one lock (an ``add`` holds it for well under 0.1 ms).
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ VELOCITY_WINDOW = timedelta(hours=1)
 SAMPLE_KEYS = 5
 
 _SCHEME = "affine32"
-_LINKS_AND_MENTIONS = re.compile(r"https?://\S+|www\.\S+|@\w+")
+#: Links and @mentions, and the placeholders the normalizer writes for them.
+_LINKS_AND_MENTIONS = re.compile(r"https?://\S+|www\.\S+|@\w+|\burl\b")
 _UNSPACED = "\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = re.compile(rf"[^\W{_UNSPACED}]+|[{_UNSPACED}]")
 _SLOT_BITS = np.uint64(32)
@@ -195,14 +196,16 @@ class BandIndex:
     slot holds now.
     """
 
-    def __init__(self, num_perm: int, rows: int) -> None:
+    def __init__(self, num_perm: int, rows: int, capacity: int) -> None:
         self.num_perm = num_perm
         self.rows = rows
         self.bands = num_perm // rows
         self._multipliers = _MIX[np.arange(rows) % len(_MIX)]
         self._band_salts = np.arange(self.bands, dtype=np.uint64) * _MIX[0]
-        self._signatures = np.zeros((1024, num_perm), dtype=np.uint32)
-        self._live = np.zeros(1024, dtype=bool)
+        # Allocated whole, never grown (copying a large matrix stalls an add for 0.1 s): zeroed
+        # pages cost memory only once a slot is first written.
+        self._signatures = np.zeros((capacity, num_perm), dtype=np.uint32)
+        self._live = np.zeros(capacity, dtype=bool)
         self._free: list[int] = []
         self._used = 0
         self._entries = SortedRuns()
@@ -267,9 +270,7 @@ class BandIndex:
         if self._free:
             return self._free.pop()
         if self._used == len(self._live):
-            grown = 2 * len(self._live)
-            self._signatures = np.resize(self._signatures, (grown, self.num_perm))
-            self._live = np.concatenate([self._live, np.zeros(grown - len(self._live), bool)])
+            raise RuntimeError(f"the index holds {self._used} signatures, its capacity")
         self._used += 1
         return self._used - 1
 
@@ -392,9 +393,9 @@ class CampaignTracker:
         # One MinHash per thread, cleared for each text: a copy of a prototype costs as much
         # as the hashing of a tweet.
         self._minhashes = threading.local()
-        self._index = BandIndex(num_perm, band_rows(threshold, num_perm))
+        self._index = BandIndex(num_perm, band_rows(threshold, num_perm), max_posts)
         self._posts: dict[str, _Held] = {}
-        self._by_slot: dict[int, _Held] = {}
+        self._by_slot: list[_Held | None] = []
         self._expiry: list[tuple[float, int, str]] = []
         self._campaigns: dict[str, _Campaign] = {}
         self._aliases: dict[str, str] = {}
@@ -489,11 +490,14 @@ class CampaignTracker:
         self._clock = max(self._clock, at)
         self._expire(room_for_one=True)
         slot, similar = self._index.add(hashvalues, self.threshold)
-        matches = [self._by_slot[other] for other in similar]
+        matches = [post for post in map(self._by_slot.__getitem__, similar) if post is not None]
         self._seq += 1
         post = _Held(key, author_ref, at, self._seq, slot)
         self._posts[key] = post
-        self._by_slot[post.slot] = post
+        if post.slot == len(self._by_slot):  # a new slot (freed ones are reused first)
+            self._by_slot.append(post)
+        else:
+            self._by_slot[post.slot] = post
         heapq.heappush(self._expiry, (at, post.seq, key))
         if matches:
             self._join(post, matches)
@@ -533,7 +537,7 @@ class CampaignTracker:
 
     def _remove(self, post: _Held) -> None:
         self._index.remove(post.slot)
-        del self._by_slot[post.slot]
+        self._by_slot[post.slot] = None
         campaign = post.campaign
         if campaign is None:
             return
