@@ -137,6 +137,21 @@ def test_a_chain_of_edits_stays_one_campaign_with_the_first_id(isis: list[str]) 
     assert last.sample_keys[0] == f"c:{len(chain) - 1}" and len(last.sample_keys) == 5
 
 
+def test_a_burst_of_copies_is_one_campaign(isis: list[str]) -> None:
+    # Hundreds of posts share each band key: the index samples those buckets.
+    tracker = CampaignTracker()
+    tracker.add("b:0", isis[9], "origin", T0)
+    edits = list(EDITS.values())
+    ids = {
+        view.id if view else None
+        for n in range(1, 600)
+        for view in [tracker.add(f"b:{n}", edits[n % len(edits)](isis[9]) + f" #{n}", f"a{n}", T0)]
+    }
+    assert ids == {"b:0"}
+    final = tracker.view("b:0")
+    assert final is not None and final.size == 600 and final.accounts == 600
+
+
 def test_two_campaigns_bridged_by_a_post_merge_under_the_older_id(isis: list[str]) -> None:
     long = " ".join(isis[10:13]).split()
     cut = len(long) * 3 // 4

@@ -72,6 +72,11 @@ MAX_WORDS = 2_000
 #: next one's. The shingle hash (CRC-32, which datasketch's affine32 scheme premixes with the
 #: MurmurHash3 finalizer) is as much part of the stored format: 8x cheaper than its SHA-1.
 SEED = 1
+#: Posts looked at per band key and sorted array at most. A band key shared by thousands of
+#: posts is a campaign's: its members are near-duplicates of each other, so a sample finds the
+#: campaign as surely as all of them (32 bands x up to 3 arrays x 8), and a copy posted 10,000
+#: times costs no more to add than one posted a few hundred times.
+BUCKET_SAMPLE = 8
 #: Entries in the index's newest sorted array, and how much longer each older one may be.
 FIRST_RUN = 8_192
 RUN_GROWTH = 32
@@ -166,13 +171,24 @@ class SortedRuns:
     def replace(self, entries: np.ndarray) -> None:
         self._runs = [np.sort(entries)]
 
-    def within(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """The entries ``e`` with ``starts[i] <= e < ends[i]`` for some ``i``."""
+    def within(self, starts: np.ndarray, ends: np.ndarray, limit: int) -> np.ndarray:
+        """The entries ``e`` with ``starts[i] <= e < ends[i]`` for some ``i``: all of them, or
+        ``limit`` spread evenly over a range (in each array) that holds more."""
         bounds = np.concatenate([starts, ends])
         found = [np.zeros(0, dtype=np.uint64)]
         for run in self._runs:
-            low, high = np.split(np.searchsorted(run, bounds), 2)
-            found += [run[low[i] : high[i]] for i in np.flatnonzero(high > low).tolist()]
+            positions = np.searchsorted(run, bounds)
+            low, high = positions[: len(starts)], positions[len(starts) :]
+            counts = high - low
+            strides = np.maximum(1, -(-counts // limit))
+            taken = -(-counts // strides)
+            total = int(taken.sum())
+            if total:
+                # All the ranges in one gather: the j-th entry taken from range k is
+                # run[low[k] + j * strides[k]].
+                ranges = np.repeat(np.arange(len(taken)), taken)
+                steps = np.arange(total) - np.repeat(np.cumsum(taken) - taken, taken)
+                found.append(run[low[ranges] + steps * strides[ranges]])
         return np.concatenate(found)
 
 
@@ -255,7 +271,8 @@ class BandIndex:
         if not len(keys):
             return []
         starts = keys << _SLOT_BITS
-        slots = np.unique(self._entries.within(starts, starts + _NEXT_KEY) & _SLOT_MASK)
+        found = self._entries.within(starts, starts + _NEXT_KEY, BUCKET_SAMPLE)
+        slots = np.unique(found & _SLOT_MASK)
         slots = slots.astype(np.int64)[self._live[slots]]
         agreement = np.count_nonzero(self._signatures[slots] == signature, axis=1)
         similar: list[int] = slots[agreement >= threshold * self.num_perm].tolist()
@@ -277,7 +294,12 @@ class BandIndex:
     def _rebuild(self) -> None:
         """Drop the stale entries: band keys recomputed from the live signatures."""
         slots = np.flatnonzero(self._live)
-        keys = self.band_keys(self._signatures[slots])
+        # In blocks: the uint64 temporaries of 100k signatures at once would not stay in cache.
+        blocks = [slots[start : start + 16_384] for start in range(0, len(slots), 16_384)]
+        keys = np.concatenate(
+            [self.band_keys(self._signatures[block]) for block in blocks]
+            or [np.zeros((0, self.bands), dtype=np.uint64)]
+        )
         self._entries.replace(((keys << _SLOT_BITS) | slots.astype(np.uint64)[:, None]).ravel())
         self._filter[:] = 0
         self._mark(keys.ravel())
