@@ -46,6 +46,12 @@ clock, per hour: a campaign that went quiet reads 0.
 **Restart.** :meth:`CampaignTracker.restore` rebuilds from stored signatures without the texts;
 replayed in the order they were first added, it rebuilds the same campaigns with the same ids.
 
+**Measured** (the bench, 113k real posts, 100k held): 96-100 % of copies with one edit and 95 %
+with two join their original's campaign (68 % with three), no unrelated posts merged; ``add``
+takes 0.16 ms on average (0.5 ms while one post is copied 20,000 times), and about 1.4 KB a
+post held. Merging the index's largest array stalls an add for tens of ms every ~9,000 posts;
+rebuilding it (once per ``max_posts`` evictions) for up to a second.
+
 **Threads.** Every public method may be called from any thread: hashing runs outside the lock,
 the index and campaigns change under one lock (an ``add`` holds it for well under 0.1 ms).
 """
