@@ -29,12 +29,12 @@ def _settings() -> TextSettings:
     return TextSettings.of(get_settings())
 
 
-def _service(settings: TextSettings) -> Any:
+def _service(settings: TextSettings, export_dir: Path | None = None) -> Any:
     from vigil.hashing import KnownContent
     from vigil.text.service import PostService
 
     known = KnownContent(settings)
-    return PostService(known.db, settings, known)
+    return PostService(known.db, settings, known, export_dir=export_dir)
 
 
 def _check_format(fmt: str) -> Any:
@@ -89,7 +89,8 @@ def scan(
 
     format_ = _check_format(fmt)
     settings = _settings()
-    service = _service(settings)
+    # An export's attachments (Telegram's photos/...) are files beside it, and only there.
+    service = _service(settings, None if path == "-" else Path(path).resolve().parent)
     tally = _Tally()
     try:
         scanner = service.scanner()

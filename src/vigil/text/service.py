@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -30,11 +31,20 @@ class PushResult:
 
 class PostService:
     def __init__(
-        self, db: Database, settings: TextSettings, known: KnownContent | None = None
+        self,
+        db: Database,
+        settings: TextSettings,
+        known: KnownContent | None = None,
+        *,
+        export_dir: Path | None = None,
     ) -> None:
+        """``export_dir``: the folder of the export being scanned, the only place a post's
+        local attachment paths may point into (None: local paths are refused, as for pushed
+        posts, which have no business naming files on vigil's disk)."""
         self.db = db
         self.settings = settings
         self.known = known
+        self.export_dir = export_dir
         self._scanner: PostScanner | None = None
         self._lock = threading.Lock()
 
@@ -51,11 +61,11 @@ class PostService:
     def _attachments(self) -> AttachmentReader | None:
         if not self.settings.text_attachments:
             return None
-        # Pushed posts carry URLs, never local paths: nothing on vigil's disk is theirs to read.
         return AttachmentReader(
             known=self.known,
-            base_dir=None,
+            base_dir=self.export_dir,
             fetch_urls=self.settings.text_fetch_attachment_urls,
+            url_allow=tuple(self.settings.url_fetch_allow),
         )
 
     def push(
