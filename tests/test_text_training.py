@@ -23,7 +23,6 @@ from vigil.text.training.data import (
 )
 from vigil.text.training.fit import (
     balanced_weights,
-    best_f1_threshold,
     fit_logistic,
     gate_threshold,
     platt,
@@ -169,8 +168,6 @@ def test_platt_and_thresholds() -> None:
     slope, intercept = platt(logits, truth)
     p = 1.0 / (1.0 + np.exp(-(slope * logits + intercept)))
     assert abs(p.mean() - truth.mean()) < 0.01
-    threshold = best_f1_threshold(p, truth)
-    assert 0.2 < threshold < 0.8
     assert gate_threshold(np.array([0.1, 0.2, 0.3, 0.4]), 0.75) == pytest.approx(0.2)
     assert gate_threshold(np.array([0.1, 0.2, 0.3, 0.4]), 1.0) == pytest.approx(0.1)
 
@@ -186,7 +183,10 @@ def test_train_text_command_writes_a_loadable_model_and_card(
     (data / "text").mkdir(parents=True)
     for source in sorted((shared_data / "text").glob("*.jsonl")):
         lines = source.read_text("utf-8").splitlines()
-        (data / "text" / source.name).write_text("\n".join(lines[::200]) + "\n", "utf-8")
+        # Every 100th row, and enough calls to violence that each fold holds some.
+        threats = [line for line in lines if '"vio": "call2violence"' in line][:24]
+        sample = [*lines[::100], *threats]
+        (data / "text" / source.name).write_text("\n".join(sample) + "\n", "utf-8")
     out = tmp_path / "model"
     result = CliRunner().invoke(
         app,

@@ -13,6 +13,11 @@ and nearly every post is harmless:
   training so that the first stage passes nearly all (the model card says how many) of the
   posts the full model flags, and few benign ones.
 
+``offensive`` is decided by the first stage alone, on every post: its first-stage head is
+nearly as good as the full one (the model card compares them), and it is the common label, so
+gating on it would send most posts to the embedding for almost nothing (the card measures
+that too). The gate is on the three severe labels.
+
 A post that does not pass the gate keeps its first-stage probabilities (``stage="first"``),
 which are all below their gates and so far below the operating thresholds. Probabilities are
 P(label | text) at the training mixture's base rates (see the model card), not at a live
@@ -37,6 +42,9 @@ from vigil.learning import read_model_metadata
 from vigil.text.classifier import embedding, features
 
 LABELS: tuple[str, ...] = ("threat_incitement", "terror_support", "hate", "offensive")
+#: Labels whose probability always comes from the first stage (see the module doc).
+FIRST_STAGE_LABELS: tuple[str, ...] = ("offensive",)
+_FULL_COLUMNS = [k for k, name in enumerate(LABELS) if name not in FIRST_STAGE_LABELS]
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "text.npz"
@@ -99,6 +107,13 @@ class Head:
         )
 
 
+def combine(first: np.ndarray, full: np.ndarray) -> np.ndarray:
+    """The full model's probabilities: the full stage's, except for FIRST_STAGE_LABELS."""
+    combined = first.copy()
+    combined[:, _FULL_COLUMNS] = full[:, _FULL_COLUMNS]
+    return combined
+
+
 def full_inputs(embeddings: np.ndarray, first_logits: np.ndarray) -> np.ndarray:
     """The full stage's inputs: the embedding, then the first stage's logits (scaled down:
     they span tens of units where embedding coordinates span tenths)."""
@@ -125,7 +140,8 @@ class TextClassifier:
         #: The full stage's embedder; evaluations may put a cache in front of it (same vectors).
         self.embed: Callable[[Sequence[str]], np.ndarray] = embedding.embed
         self._threshold_row = np.array([thresholds[name] for name in LABELS])
-        self._gate_row = np.array([gates[name] for name in LABELS])
+        #: No gate (never passes) for the first-stage labels.
+        self._gate_row = np.array([gates.get(name, np.inf) for name in LABELS])
 
     @classmethod
     def load(cls, path: Path | None = None) -> TextClassifier:
@@ -187,9 +203,10 @@ class TextClassifier:
         probabilities = self.first.calibrated(first_logits)
         passed = np.flatnonzero(self.passes_gate(probabilities))
         if passed.size:
-            probabilities[passed] = self.full_probabilities(
+            full_stage = self.full_probabilities(
                 [canonical[i] for i in passed], first_logits[passed]
             )
+            probabilities[passed] = combine(probabilities[passed], full_stage)
         full = np.zeros(len(texts), dtype=bool)
         full[passed] = True
         return [

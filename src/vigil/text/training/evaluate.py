@@ -9,6 +9,7 @@ model as it ships, not a model tuned per data set.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +34,64 @@ NATIVE_CLASSES = {
     "germeval2026": ("True", "False"),
     "hateval2019_trial": ("1", "0"),
 }
+
+
+#: Data sets whose own task (the issue's targets) also gets its own decision thresholds, tuned on
+#: out-of-fold training scores: the same model, read with other thresholds.
+TUNED_TASKS = {"hatexplain": ("hate", "offensive"), "olid": ("offensive",), "stormfront": ("hate",)}
+TUNING_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
+
+
+def flags_at(probabilities: np.ndarray, thresholds: dict[str, float]) -> list[set[str]]:
+    row = np.array([thresholds[name] for name in LABELS])
+    return [{LABELS[k] for k in np.flatnonzero(p >= row)} for p in probabilities]
+
+
+def tune_task_thresholds(
+    examples: Sequence[Example], probabilities: np.ndarray, thresholds: dict[str, float]
+) -> dict[str, dict[str, float]]:
+    """Per data set of :data:`TUNED_TASKS`, the thresholds (on a 0.05 grid) of its labels with
+    the best score of its own task on these rows (training rows, out-of-fold probabilities):
+    macro-F1, or for Stormfront the balanced accuracy."""
+    tuned: dict[str, dict[str, float]] = {}
+    for dataset, labels in TUNED_TASKS.items():
+        rows = [i for i, e in enumerate(examples) if e.dataset == dataset and e.native]
+        if not rows:
+            continue
+        chosen = [examples[i] for i in rows]
+        best: tuple[float, dict[str, float]] = (-1.0, {})
+        for combo in itertools.product(TUNING_GRID.tolist(), repeat=len(labels)):
+            rule = {**thresholds, **dict(zip(labels, combo, strict=True))}
+            score = _task_score(dataset, chosen, flags_at(probabilities[rows], rule))
+            if score > best[0]:
+                best = (score, dict(zip(labels, combo, strict=True)))
+        tuned[dataset] = best[1]
+    return tuned
+
+
+def _task_score(dataset: str, examples: Sequence[Example], flags: Sequence[set[str]]) -> float:
+    truth = [str(e.native) for e in examples]
+    predicted = [str(native_prediction(dataset, f)) for f in flags]
+    if dataset == "stormfront":
+        recalls = [
+            np.mean([p == t for t, p in zip(truth, predicted, strict=True) if t == name])
+            for name in NATIVE_CLASSES[dataset]
+        ]
+        return float(np.mean(recalls))
+    return macro_f1(truth, predicted, NATIVE_CLASSES[dataset])
+
+
+def tuned_flags(
+    examples: Sequence[Example],
+    probabilities: np.ndarray,
+    thresholds: dict[str, float],
+    tuned: dict[str, dict[str, float]],
+) -> list[set[str]]:
+    """Flags with each row's data set's tuned thresholds (the shipped ones elsewhere)."""
+    return [
+        flags_at(p[None, :], {**thresholds, **tuned.get(e.dataset, {})})[0]
+        for e, p in zip(examples, probabilities, strict=True)
+    ]
 
 
 def native_prediction(dataset: str, flagged: set[str]) -> str | None:
@@ -157,14 +216,18 @@ def gate_metrics(
     examples: Sequence[Example],
     passed: np.ndarray,
     full_flags: Sequence[set[str]],
+    gated: Sequence[str],
 ) -> dict[str, Any]:
-    """Recall retention (of the rows the full model flags, the share the gate passes; overall
-    and per label) and the pass rate on benign rows (inoffensive, not pro-ISIS)."""
-    flagged_any = np.array([bool(f) for f in full_flags])
+    """Recall retention (of the rows the full model flags for a ``gated`` label, the share the
+    gate passes; overall and per label) and the pass rate on benign rows: inoffensive and not
+    pro-ISIS ("strict"), or with no known positive label ("no known harm")."""
+    flagged_any = np.array([bool(f & set(gated)) for f in full_flags])
     offensive, terror = LABELS.index("offensive"), LABELS.index("terror_support")
     benign = np.array([e.targets[offensive] == 0 and e.targets[terror] == 0 for e in examples])
+    harmless = np.array([1 not in e.targets for e in examples])
+    datasets = np.array([e.dataset for e in examples])
     per_label = {}
-    for name in LABELS:
+    for name in gated:
         rows = np.array([name in f for f in full_flags])
         per_label[name] = {"flagged": int(rows.sum()), "retained": _share(passed[rows])}
     return {
@@ -172,6 +235,11 @@ def gate_metrics(
         "pass_rate": float(passed.mean()),
         "benign_rows": int(benign.sum()),
         "benign_pass_rate": _share(passed[benign]),
+        "harmless_rows": int(harmless.sum()),
+        "harmless_pass_rate": _share(passed[harmless]),
+        "harmless_pass_rate_per_set": {
+            d: _share(passed[harmless & (datasets == d)]) for d in sorted(set(datasets.tolist()))
+        },
         "full_flagged": int(flagged_any.sum()),
         "retention": _share(passed[flagged_any]),
         "per_label": per_label,

@@ -1,5 +1,5 @@
 """Fitting the heads: one masked, class-balanced logistic regression for all labels at once,
-Platt calibration, operating thresholds and gates.
+Platt calibration and gates.
 
 One objective for the four labels (sum over rows and labels of the weighted log-loss, where
 the label is known, plus an L2 penalty), minimised by L-BFGS on sparse or dense inputs: each
@@ -114,18 +114,6 @@ def platt(logits: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
 
     result = optimize.minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
     return float(result.x[0]), float(result.x[1])
-
-
-def best_f1_threshold(probabilities: np.ndarray, truth: np.ndarray) -> float:
-    """The probability threshold with the highest F1 (ties: the higher threshold)."""
-    order = np.argsort(-probabilities, kind="stable")
-    sorted_p, hits = probabilities[order], truth[order].astype(np.float64)
-    true_positives = np.cumsum(hits)
-    flagged = np.arange(1, sorted_p.size + 1)
-    f1 = 2.0 * true_positives / (flagged + hits.sum())
-    # Only where the next probability is lower can a threshold stop.
-    f1[:-1][sorted_p[:-1] == sorted_p[1:]] = -1.0
-    return float(sorted_p[int(np.argmax(f1))])
 
 
 def gate_threshold(first_probabilities: np.ndarray, retention: float) -> float:
