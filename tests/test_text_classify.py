@@ -22,8 +22,9 @@ from vigil.text.classify import (
 from vigil.text.normalize import normalize
 
 COUNTER_SPEECH = Path(__file__).parent / "data" / "counter_speech.jsonl"
-#: Measured on the shipped model (see its model card); the bound leaves no room for a model
-#: that reads reporting and condemnation as violence more often than this one does.
+#: The shipped model flags 11 of the 60 (18 %) as threat or terrorist support (its model card
+#: lists them: news about IS claims, German condemnations); the bound keeps a small margin and
+#: fails a model that reads reporting and condemnation as violence more often.
 MAX_COUNTER_SPEECH_VIOLENCE = 0.25
 
 #: Clear positives, written before the model was trained; each goes through the model.
@@ -75,9 +76,10 @@ EVERYDAY = [
     "صباح الخير، الجو جميل اليوم",
     "مبروك على التخرج يا صديقي",
 ]
-#: Share of the everyday posts that must stay in the first stage (measured on the shipped model:
-#: see the model card's gate section for why a few pass).
-MIN_EVERYDAY_FIRST_STAGE = 0.5
+#: Share of the everyday posts that must stay in the first stage: the shipped model keeps all 12
+#: there; the bound allows a few to reach the gate (hard negatives in the data sets pass it at
+#: 12-18 %, see the model card).
+MIN_EVERYDAY_FIRST_STAGE = 0.75
 
 
 def prepared(texts: list[str]) -> list[str]:
@@ -99,7 +101,8 @@ def test_the_shipped_artifact_is_small_and_its_card_is_beside_it() -> None:
     card = DEFAULT_MODEL.with_suffix(".md").read_text("utf-8")
     metadata = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text("utf-8"))
     for name in LABELS:
-        assert f"| {name} | {metadata['thresholds'][name]:.3f} |" in card
+        fpr = metadata["settings"]["threshold_fpr"][name]
+        assert f"| {name} | {fpr:.3f} | {metadata['thresholds'][name]:.3f} |" in card
 
 
 def _check(score: TextScore, classifier: TextClassifier) -> None:

@@ -102,10 +102,11 @@ def model_card(metadata: dict[str, Any]) -> str:
         ["language / role", "rows"], [[k, v] for k, v in data["languages"].items()]
     )
     operating = markdown_table(
-        ["label", "threshold (calibrated P)", "gate (first-stage P)"],
+        ["label", "out-of-fold FPR target", "threshold (calibrated P)", "gate (first-stage P)"],
         [
             [
                 name,
+                settings["threshold_fpr"][name],
                 metadata["thresholds"][name],
                 metadata["gates"].get(name, "none: first stage only"),
             ]
