@@ -36,10 +36,10 @@ from vigil.api.settings import ApiSettings
 from vigil.config import Settings
 from vigil.hashing import KnownContent
 from vigil.live import LiveMonitor, LiveSettings
-from vigil.text.service import PostService
-from vigil.text.settings import TextSettings
 from vigil.logs import get_logger
 from vigil.reports import PublicReports, ReportSettings
+from vigil.text.service import PostService
+from vigil.text.settings import TextSettings
 
 log = get_logger(__name__)
 _WARM_UP_RETRY_SECONDS = 5.0
@@ -152,7 +152,17 @@ def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI
         422: {"model": ErrorBody, "description": "The request is not valid."},
     }
     routers = (
-        hashing, banks, hma, accounts, session, audit, actions, review, reports, streams, posts
+        hashing,
+        banks,
+        hma,
+        accounts,
+        session,
+        audit,
+        actions,
+        review,
+        reports,
+        streams,
+        posts,
     )
     for module in routers:
         app.include_router(module.router, responses=common)
