@@ -14,9 +14,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
-from vigil.cli.main import app as cli
+from test_cli import run
 from vigil.config import Settings
 from vigil.store import Database
 from vigil.store.models import Alert, PostRecord
@@ -186,7 +185,7 @@ def test_a_followed_file_is_read_as_it_grows(scanner: PostScanner, tmp_path: Pat
 
 
 def test_cli_scan_reports_bad_lines_and_keeps_the_rest(
-    text_settings: TextSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    text_settings: TextSettings, tmp_path: Path
 ) -> None:
     feed = tmp_path / "mixed.jsonl"
     lines = [
@@ -196,16 +195,8 @@ def test_cli_scan_reports_bad_lines_and_keeps_the_rest(
         json.dumps(post(3, THREAT)),
     ]
     feed.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    monkeypatch.setenv("VIGIL_HOME", str(text_settings.home))
-    monkeypatch.setenv("VIGIL_DATABASE_URL", text_settings.resolved_database_url)
-    from vigil.config import get_settings
-
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(cli, ["posts", "scan", str(feed)])
-    finally:
-        get_settings.cache_clear()
-    assert result.exit_code == 0, result.output
+    # In its own process, as a user runs it (the CLI configures logging for its process).
+    result = run(text_settings, "posts", "scan", str(feed))
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary == {
         "scanned": 2,
@@ -216,3 +207,5 @@ def test_cli_scan_reports_bad_lines_and_keeps_the_rest(
     }
     assert "line 2" in result.stderr
     assert "line 3" in result.stderr
+    again = json.loads(run(text_settings, "posts", "scan", str(feed)).stdout.splitlines()[-1])
+    assert again["scanned"] == 0, "the second run resumes at the end of the file"
