@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from vigil.cli.main import app
+from vigil.cli.train import train_app
 from vigil.text.classify import LABELS, TextClassifier
 from vigil.text.normalize import normalize
 from vigil.text.training.data import (
@@ -188,9 +188,11 @@ def test_train_text_command_writes_a_loadable_model_and_card(
         sample = [*lines[::100], *threats]
         (data / "text" / source.name).write_text("\n".join(sample) + "\n", "utf-8")
     out = tmp_path / "model"
+    # train_app, not the whole CLI: the CLI's callback would point this process's logging at
+    # the runner's stderr, which is closed once the runner returns.
     result = CliRunner().invoke(
-        app,
-        ["train", "text", "--data", str(data), "--out", str(out), "--cache", str(tmp_path)],
+        train_app,
+        ["text", "--data", str(data), "--out", str(out), "--cache", str(tmp_path)],
     )
     assert result.exit_code == 0, result.output
     assert "# Text classifiers" in result.output
