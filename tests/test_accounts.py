@@ -65,6 +65,8 @@ def test_the_role_map_is_the_agreed_one() -> None:
         "metrics:read": {"admin"},
         "stream:read": every,
         "stream:watch": {"admin", "analyst"},
+        "post:read": every,
+        "post:push": {"admin", "analyst"},
     }
     assert {permission: set(roles) for permission, roles in PERMISSIONS.items()} == expected
 
