@@ -13,7 +13,7 @@ bash scripts/debian-packages.sh "${DEBIAN_PACKAGES[@]}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # embed: the image-embedding second stage (CPU torch); live: live-stream detection heads, OCR
-# and ONNX; text: post monitoring (multilingual embedding, language id, MinHash); dev: test and
-# lint tools.
-.venv/bin/python -m pip install -q -e ".[${VIGIL_EXTRAS:-embed,live,text,dev}]"
+# and ONNX; text: post monitoring (multilingual embedding, language id, MinHash);
+# faces: retrospective face search (dlib models, template encryption); dev: test and lint tools.
+.venv/bin/python -m pip install -q -e ".[${VIGIL_EXTRAS:-embed,live,text,faces,dev}]"
 echo "vigil installed: $(.venv/bin/vigil --version)"

@@ -1,0 +1,1 @@
+"""Retrospective face search against governed watchlists (issue 6)."""
