@@ -3,6 +3,7 @@ original; another photo of the same person, as close by the embedding, does not.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from conftest import require_embedding
 from vigil.config import Settings
 from vigil.hashing.signals.keypoints import (
     MAX_KEYPOINTS,
+    FitRule,
     Keypoints,
     KeypointsSignal,
     decode,
@@ -41,8 +43,9 @@ def _face(shared_data: Path, name: str) -> np.ndarray:
 
 
 def _passes(query: np.ndarray, bank: np.ndarray) -> bool:
-    fit = verify(detect(query), detect(bank), DEFAULTS.verify_min_inliers)
-    return fit.passes(DEFAULTS.verify_min_inliers, DEFAULTS.verify_min_coverage)
+    return verify(detect(query), detect(bank), DEFAULTS.verify_min_inliers).passes(
+        FitRule.of(DEFAULTS)
+    )
 
 
 def test_value_round_trips_and_is_capped(shared_data: Path) -> None:
@@ -89,3 +92,20 @@ def test_other_photos_of_the_same_scene_do_not_verify(shared_data: Path) -> None
     assert not _passes(first, second) and not _passes(second, first)
     kodak = shared_data / "images" / "kodak24"
     assert not _passes(_rgb(kodak / "02.png"), _rgb(kodak / "19.png"))
+
+
+def test_consecutive_shots_share_features_but_do_not_fit_exactly(shared_data: Path) -> None:
+    """Two press shots a moment apart pass the inlier and coverage tests; the residual (she
+    moved) is what tells them from a copy, whose features fit within ORB's sub-pixel noise."""
+    first = _face(shared_data, "Britney_Spears_0001")
+    second = _face(shared_data, "Britney_Spears_0002")
+    shots = verify(detect(second), detect(first), DEFAULTS.verify_min_inliers)
+    assert shots.inliers >= DEFAULTS.verify_min_inliers
+    assert shots.coverage >= DEFAULTS.verify_min_coverage
+    assert shots.residual > DEFAULTS.verify_max_residual
+    assert not shots.passes(FitRule.of(DEFAULTS))
+    buffer = io.BytesIO()
+    Image.fromarray(first).resize((200, 200)).save(buffer, "JPEG", quality=40)
+    copy = np.asarray(Image.open(buffer).convert("RGB"))
+    fit = verify(detect(copy), detect(first), DEFAULTS.verify_min_inliers)
+    assert fit.passes(FitRule.of(DEFAULTS)), fit

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     verify_min_inliers: int = Field(default=50, ge=3)
     #: Share of the banked image's area the inliers' bounding box must cover.
     verify_min_coverage: float = Field(default=0.1, ge=0.0, le=1.0)
+    #: Median reprojection error of the inliers, in pixels of the 512-pixel working image: a
+    #: copy fits within ORB's sub-pixel noise, another shot of the same scene does not.
+    verify_max_residual: float = Field(default=1.15, gt=0.0)
     index_refresh_seconds: float = 1.0
     index_compact_after: int = 50_000
     #: How long an id gap (a transaction not yet committed, or rolled back) is waited for.

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from vigil.config import Settings
 from vigil.hashing.index import IndexHit, SignalIndexSet
 from vigil.hashing.signals import EMBEDDING, KEYPOINTS, Signal, get_signal_type
-from vigil.hashing.signals.keypoints import Keypoints, decode, verify
+from vigil.hashing.signals.keypoints import FitRule, Keypoints, decode, verify
 from vigil.store import Bank, BankEntry, Database, EntrySignal
 
 
@@ -134,7 +134,7 @@ class Matcher:
             if query is None or match.entry_id not in stored:
                 continue  # an entry banked without keypoints cannot be verified
             fit = verify(query, stored[match.entry_id], settings.verify_min_inliers)
-            if fit.passes(settings.verify_min_inliers, settings.verify_min_coverage):
+            if fit.passes(FitRule.of(settings)):
                 verified.append(replace(match, verified_inliers=fit.inliers))
         return _report(verified)
 

@@ -7,7 +7,12 @@ needs the upload and the banked image to share many local features that one simi
 a crop, a pad or a small rotation of the same picture has, and another picture of the same kind
 of scene has not.
 
-Thresholds (inliers, coverage) are settings (:mod:`vigil.config`), chosen in bench/robustness.py.
+A second shot of the same scene can pass those two tests: press photos taken seconds apart share
+a podium, a backdrop and most of a face. What it cannot do is fit *exactly*: the person moved,
+the camera moved, so the shared features sit a pixel or two off any one transform, where a copy's
+sit within ORB's own sub-pixel noise. So a match also needs the inliers' median reprojection
+error (the *residual*) to be small. Thresholds (inliers, coverage, residual) are settings
+(:mod:`vigil.config`), chosen in bench/robustness.py.
 Features are OpenCV ORB keypoints on the unletterboxed greyscale image scaled to a 512-pixel
 longer side (so pixel tolerances mean the same for every image). The value is base64 of a small
 header (format, size, count), the keypoints' positions as float16 and their 32-byte descriptors:
@@ -25,6 +30,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from vigil.config import Settings
 from vigil.hashing.media import Media, MediaKind
 from vigil.hashing.preprocess import unletterbox
 from vigil.hashing.signals.base import Signal, SignalType
@@ -57,18 +63,43 @@ class Keypoints:
 
 
 @dataclass(frozen=True)
+class FitRule:
+    """What a verification must reach to make a match (see the module doc)."""
+
+    min_inliers: int
+    min_coverage: float
+    #: Median reprojection error of the inliers, in working-size pixels.
+    max_residual: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> FitRule:
+        return cls(
+            settings.verify_min_inliers,
+            settings.verify_min_coverage,
+            settings.verify_max_residual,
+        )
+
+
+@dataclass(frozen=True)
 class Verification:
     """How well one similarity transform maps the upload's features onto a banked image's."""
 
     inliers: int
     #: Share of the banked image's area inside the bounding box of the inliers.
     coverage: float
+    #: Median distance, in working-size pixels, between where the transform puts an inlier and
+    #: where the banked image has it.
+    residual: float
 
-    def passes(self, min_inliers: int, min_coverage: float) -> bool:
-        return self.inliers >= min_inliers and self.coverage >= min_coverage
+    def passes(self, rule: FitRule) -> bool:
+        return (
+            self.inliers >= rule.min_inliers
+            and self.coverage >= rule.min_coverage
+            and self.residual <= rule.max_residual
+        )
 
 
-NO_FIT = Verification(0, 0.0)
+NO_FIT = Verification(0, 0.0, float("inf"))
 
 
 def working_grey(rgb: np.ndarray) -> np.ndarray:
@@ -156,12 +187,15 @@ def verify(query: Keypoints, bank: Keypoints, min_inliers: int = 3) -> Verificat
     scale = float(np.hypot(transform[0, 0], transform[1, 0]))
     if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
         return NO_FIT
-    inliers = target[mask.ravel().astype(bool)]
-    if len(inliers) == 0:
+    kept = mask.ravel().astype(bool)
+    if not kept.any():
         return NO_FIT
+    inliers = target[kept]
     extent = inliers.max(axis=0) - inliers.min(axis=0)
     coverage = float(extent[0] * extent[1]) / (bank.width * bank.height)
-    return Verification(len(inliers), coverage)
+    mapped = source[kept] @ transform[:, :2].T + transform[:, 2]
+    residual = float(np.median(np.hypot(*(mapped - inliers).T)))
+    return Verification(len(inliers), coverage, residual)
 
 
 def keypoints_signal(rgb: np.ndarray) -> Signal:
@@ -183,5 +217,6 @@ class KeypointsSignal(SignalType):
 
     def distance(self, a: str, b: str) -> float:
         """1 / (1 + RANSAC inliers from ``a`` to ``b``): 0 would be infinitely many shared
-        features. Whether that is a match also needs the coverage: see :func:`verify`."""
+        features. Whether that is a match also needs the coverage and the residual: see
+        :func:`verify`."""
         return 1.0 / (1 + verify(decode(a), decode(b)).inliers)
