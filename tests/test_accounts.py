@@ -67,6 +67,13 @@ def test_the_role_map_is_the_agreed_one() -> None:
         "stream:watch": {"admin", "analyst"},
         "post:read": every,
         "post:push": {"admin", "analyst"},
+        "face:read": every - {"admin"},
+        "face:watchlist": {"investigator", "supervisor"},
+        "face:approve": {"supervisor"},
+        "face:search": {"analyst", "investigator"},
+        "face:operate": {"reviewer"},
+        "face:confirm": {"investigator"},
+        "face:export": {"investigator"},
     }
     assert {permission: set(roles) for permission, roles in PERMISSIONS.items()} == expected
 

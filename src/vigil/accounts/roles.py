@@ -31,6 +31,13 @@ Permission = Literal[
     "stream:watch",
     "post:read",
     "post:push",
+    "face:read",
+    "face:watchlist",
+    "face:approve",
+    "face:search",
+    "face:operate",
+    "face:confirm",
+    "face:export",
 ]
 
 _ALL: frozenset[Role] = frozenset(ROLES)
@@ -61,6 +68,17 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     # shows public text that every role sees in the queue anyway.
     "post:read": _ALL,
     "post:push": frozenset({"admin", "analyst"}),
+    # Face search is biometric processing: least privilege, and never the technical admin.
+    # Watchlists are kept by investigators and approved by a supervisor; analysts and
+    # investigators search; a trained operator (reviewer) checks each candidate first, then the
+    # investigating officer confirms or rejects it, and only they export.
+    "face:read": frozenset({"analyst", "reviewer", "investigator", "supervisor"}),
+    "face:watchlist": frozenset({"investigator", "supervisor"}),
+    "face:approve": frozenset({"supervisor"}),
+    "face:search": frozenset({"analyst", "investigator"}),
+    "face:operate": frozenset({"reviewer"}),
+    "face:confirm": frozenset({"investigator"}),
+    "face:export": frozenset({"investigator"}),
 }
 
 

@@ -432,3 +432,148 @@ class IngestCheckpoint(Base):
     source: Mapped[str] = mapped_column(String(512), primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Watchlist(Base):
+    """A list of wanted people that face searches compare against. Governance is the point: it
+    states why it exists and on what legal basis, has an owner and a review date, and cannot be
+    searched until a second person (a supervisor) approved it, nor after it expired (its
+    templates are then purged). ``model`` is the embedder its templates come from: templates of
+    different models are not comparable."""
+
+    __tablename__ = "watchlist"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    purpose: Mapped[str] = mapped_column(Text)
+    legal_basis: Mapped[str] = mapped_column(Text)
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True
+    )
+    review_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: draft (editable, not searchable) -> approved -> expired (templates purged).
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    model: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    approved_by: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True
+    )
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class WatchlistEntry(Base):
+    """A wanted person: a reference into the unit's own records and a display name, nothing
+    else about them."""
+
+    __tablename__ = "watchlist_entry"
+    __table_args__ = (
+        UniqueConstraint("watchlist_id", "person_ref"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    watchlist_id: Mapped[int] = mapped_column(
+        ForeignKey("watchlist.id", ondelete="CASCADE"), index=True
+    )
+    person_ref: Mapped[str] = mapped_column(String(128))
+    display_name: Mapped[str] = mapped_column(String(256))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class WatchlistImage(Base):
+    """One enrolled image of an entry: where it came from, when it was taken, its quality, and
+    the template and face crop, both encrypted with the faces key (``None`` once purged)."""
+
+    __tablename__ = "watchlist_image"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("watchlist_entry.id", ondelete="CASCADE"), index=True
+    )
+    source: Mapped[str] = mapped_column(Text)
+    captured_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    quality: Mapped[float] = mapped_column(Float)
+    template: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    crop: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    enrolled_by: Mapped[str] = mapped_column(String(128))
+    enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class FaceSearch(Base):
+    """One search of probe media against approved watchlists, inside a case, with the offence
+    it concerns and why it is necessary. Only the counts of faces that matched no one are kept:
+    never their crops or templates."""
+
+    __tablename__ = "face_search"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("review_case.id", ondelete="RESTRICT"))
+    offence_ref: Mapped[str] = mapped_column(String(128))
+    justification: Mapped[str] = mapped_column(Text)
+    watchlists: Mapped[list[str]] = mapped_column(default=list)
+    model: Mapped[str] = mapped_column(String(64))
+    threshold: Mapped[float] = mapped_column(Float)
+    requested_by: Mapped[str] = mapped_column(String(128))
+    requester_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    #: What was searched: file names, media kinds, frames sampled, faces seen, faces with a
+    #: candidate, errors per file.
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: Where the probe media is kept until ``probe_purge_at`` (None: not kept).
+    probe_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
+    probe_purge_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    probe_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class FaceCandidate(Base):
+    """A possible match of one probe face to one watchlist image: never an identification. It
+    goes through two people: an operator, then the investigating officer, before it can be
+    exported. ``status``: pending_operator -> pending_investigator -> confirmed, or rejected at
+    either step."""
+
+    __tablename__ = "face_candidate"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    search_id: Mapped[int] = mapped_column(
+        ForeignKey("face_search.id", ondelete="CASCADE"), index=True
+    )
+    #: Which face of which probe: "<media name>#<face number>".
+    probe: Mapped[str] = mapped_column(String(512))
+    frame_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("watchlist_entry.id", ondelete="SET NULL"), nullable=True
+    )
+    image_id: Mapped[int | None] = mapped_column(
+        ForeignKey("watchlist_image.id", ondelete="SET NULL"), nullable=True
+    )
+    watchlist: Mapped[str] = mapped_column(String(128))
+    person_ref: Mapped[str] = mapped_column(String(128))
+    display_name: Mapped[str] = mapped_column(String(256))
+    #: The probe face, encrypted with the faces key.
+    probe_crop: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    status: Mapped[str] = mapped_column(String(32), default="pending_operator", index=True)
+    operator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True
+    )
+    operator_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    operator_note: Mapped[str] = mapped_column(Text, default="")
+    operator_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    investigator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True
+    )
+    investigator_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    investigator_note: Mapped[str] = mapped_column(Text, default="")
+    investigator_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
