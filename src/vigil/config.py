@@ -10,7 +10,7 @@ import os
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -119,6 +119,14 @@ class Settings(BaseSettings):
         default=None,
         description="If set, accepted as an admin API token (for first start and scripting).",
     )
+
+    @classmethod
+    def of(cls, settings: Settings) -> Self:
+        """``settings`` as this subclass (a capability's settings on top of the shared ones):
+        the shared fields come from ``settings``, the subclass's own from the environment."""
+        if isinstance(settings, cls):
+            return settings
+        return cls(**settings.model_dump())
 
     @property
     def resolved_database_url(self) -> str:

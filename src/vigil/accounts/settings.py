@@ -40,10 +40,3 @@ class AccountSettings(Settings):
     @property
     def lockout(self) -> timedelta:
         return timedelta(minutes=self.login_lockout_minutes)
-
-    @classmethod
-    def of(cls, settings: Settings) -> AccountSettings:
-        """``settings`` as AccountSettings; the account fields come from the environment."""
-        if isinstance(settings, AccountSettings):
-            return settings
-        return cls(**settings.model_dump())

@@ -13,10 +13,3 @@ class ApiSettings(Settings):
         default=30.0, description="Seconds a URL fetch may take in all, redirects included."
     )
     url_fetch_max_redirects: int = 3
-
-    @classmethod
-    def of(cls, settings: Settings) -> ApiSettings:
-        """``settings`` as ApiSettings; the API-only fields come from the environment."""
-        if isinstance(settings, ApiSettings):
-            return settings
-        return cls(**settings.model_dump())

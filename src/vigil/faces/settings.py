@@ -77,10 +77,3 @@ class FacesSettings(Settings):
         description="Probe media (uploaded images and videos of a search) is purged after this "
         "long; 0 keeps none past the search.",
     )
-
-    @classmethod
-    def of(cls, settings: Settings) -> FacesSettings:
-        """``settings`` as FacesSettings; the face-only fields come from the environment."""
-        if isinstance(settings, FacesSettings):
-            return settings
-        return cls(**settings.model_dump())

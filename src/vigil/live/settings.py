@@ -106,13 +106,6 @@ class LiveSettings(Settings):
         "Off by default: a reviewer decides.",
     )
 
-    @classmethod
-    def of(cls, settings: Settings) -> LiveSettings:
-        """``settings`` as LiveSettings; the live-only fields come from the environment."""
-        if isinstance(settings, LiveSettings):
-            return settings
-        return cls(**settings.model_dump())
-
     def fusion(self) -> FusionConfig:
         return FusionConfig(
             drift=self.live_drift,

@@ -25,10 +25,3 @@ class ReportSettings(Settings):
         description="HMAC key for client addresses (rate limiting); default: a random key kept "
         "in VIGIL_HOME/secrets. Replicas behind one balancer must share it.",
     )
-
-    @classmethod
-    def of(cls, settings: Settings) -> ReportSettings:
-        """``settings`` as ReportSettings; the report fields come from the environment."""
-        if isinstance(settings, ReportSettings):
-            return settings
-        return cls(**settings.model_dump())

@@ -67,10 +67,3 @@ class TextSettings(Settings):
         gt=0,
         description="Largest whole-document export (a Telegram result.json) read at once.",
     )
-
-    @classmethod
-    def of(cls, settings: Settings) -> TextSettings:
-        """``settings`` as TextSettings; the text-only fields come from the environment."""
-        if isinstance(settings, TextSettings):
-            return settings
-        return cls(**settings.model_dump())
