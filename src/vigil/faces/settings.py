@@ -52,7 +52,9 @@ class FacesSettings(Settings):
         default=80, ge=16, description="Enrollment: the face box's shorter side, at least."
     )
     faces_min_sharpness: float = Field(
-        default=60.0,
+        # LFW at 25: 2.5 % of photos refused, 87 % of sigma-1.5 blurred copies (where matching
+        # starts to suffer); at 60, 31 % of good photos were refused.
+        default=25.0,
         ge=0.0,
         description="Enrollment: variance of the Laplacian of the face crop resized to 112 px.",
     )

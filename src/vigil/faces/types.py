@@ -5,7 +5,7 @@ embedder. Models plug in behind :class:`Detector` and :class:`Embedder`; the res
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -23,7 +23,8 @@ class FaceBox:
     right: int
     bottom: int
     score: float
-    landmarks: np.ndarray | None = None
+    # Arrays do not compare with ==: two boxes are equal by their place and score.
+    landmarks: np.ndarray | None = field(default=None, compare=False)
 
     @property
     def width(self) -> int:
