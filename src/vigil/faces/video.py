@@ -362,15 +362,17 @@ class FaceTracker:
         return [track.probe() for track in tracks]
 
 
-class OperatingPoint(Protocol):
-    threshold: float
+class _Threshold(Protocol):
+    @property
+    def threshold(self) -> float: ...
 
 
 class TrackingEngine(FaceFinder, Protocol):
-    """A face engine that also knows its operating threshold (the tracks' ``min_similarity``)."""
+    """A face engine that also knows its operating threshold (the tracks' ``min_similarity``);
+    :class:`vigil.faces.engine.FaceEngine` is one."""
 
     @property
-    def operating_point(self) -> OperatingPoint: ...
+    def operating_point(self) -> _Threshold: ...
 
 
 def probes_from_video(
