@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select, update
 
+from test_faces_video import Walker, film, lfw_face, write_video
 from test_review_support import person
 from vigil import review as cases
 from vigil.accounts import Principal
@@ -195,6 +196,8 @@ def test_search_keeps_nothing_of_faces_that_matched_no_one(
             "faces",
             "faces_with_candidates",
             "frames_sampled",
+            "seconds",
+            "notes",
             "error",
         }
     # Probe media (the file as uploaded) is kept sealed for the retention period, then purged.
@@ -284,3 +287,24 @@ def test_no_key_no_enrollment(db: Database, settings: Settings) -> None:
 def side_by_side(paths: list[Path], out: Path) -> None:
     images = [np.asarray(Image.open(path).convert("RGB")) for path in paths]
     Image.fromarray(np.hstack(images)).save(out, "JPEG", quality=92)
+
+
+def test_a_video_is_searched_by_tracked_faces_and_bad_files_are_reported(
+    service: FaceService, people: dict[str, Principal], shared_data: Path, tmp_path: Path
+) -> None:
+    build_watchlist(service, people, shared_data)
+    case_id = new_case(service.db, people["ana"])
+    wanted = lfw_face(shared_data, "Colin_Powell", 2)
+    stranger = lfw_face(shared_data, "Gerhard_Schroeder", 1)
+    walkers = (Walker(wanted, start=(40, 100), step=(2, 0)), Walker(stranger, start=(440, 80)))
+    clip = write_video(tmp_path / "clip.mp4", film(walkers, 2.0))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture, not a video")
+    media = [ProbeMedia("clip.mp4", clip), ProbeMedia("notes.txt", notes)]
+    outcome = service.search(people["ana"], request(case_id), media)
+    video, text = outcome.media
+    assert video.kind == "video" and video.frames_sampled >= 3 and video.faces == 2
+    assert video.faces_with_candidates == 1 and text.error and text.faces == 0
+    found = in_session(service.db, candidates_of, people["rita"], outcome.search_id)
+    assert {c.person_ref for c in found} == {"cp"}
+    assert all(c.frame_time is not None and 0 <= c.frame_time < 2.0 for c in found)

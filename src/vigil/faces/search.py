@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -98,6 +99,9 @@ class MediaOutcome:
     faces: int = 0
     faces_with_candidates: int = 0
     frames_sampled: int = 0
+    seconds: float = 0.0
+    #: What a damaged video let through ("frames stop at 1.8 s of 4.0").
+    notes: list[str] = field(default_factory=list)
     error: str | None = None
 
 
@@ -228,19 +232,18 @@ class FaceSearcher:
         return result
 
     def _probes(self, item: ProbeMedia, result: MediaOutcome) -> list[Probe]:
-        data = item.path.read_bytes()
-        try:
-            rgb = decode_image(data, self.settings.max_image_pixels)
-        except ValueError as not_an_image:
-            try:
-                video = probes_from_video(item.path, self.engine, self.settings)
-            except VideoError:
-                raise not_an_image from None
-            result.kind = "video"
-            result.frames_sampled = video.frames_sampled
-            return list(video.probes)
-        result.kind = "image"
-        return probes_from_image(rgb, self.engine)
+        """The faces of one file: an image if Pillow recognises it, else a video (so that each
+        kind's own error, not the other's, is what the searcher reads)."""
+        if _is_image(item.path):
+            result.kind = "image"
+            rgb = decode_image(item.path.read_bytes(), self.settings.max_image_pixels)
+            return probes_from_image(rgb, self.engine)
+        result.kind = "video"
+        video = probes_from_video(item.path, self.engine, self.settings)
+        result.frames_sampled = video.frames_sampled
+        result.seconds = round(video.seconds_decoded, 3)
+        result.notes = list(video.notes)
+        return list(video.probes)
 
     def _gallery(self, session: Session, watchlists: list[Watchlist]) -> _Gallery:
         key = tuple(sorted(w.id for w in watchlists))
@@ -323,6 +326,14 @@ def _summary(outcome: SearchOutcome) -> dict[str, Any]:
         "faces_with_candidates": sum(item.faces_with_candidates for item in outcome.media),
         "candidates": len(outcome.candidates),
     }
+
+
+def _is_image(path: Path) -> bool:
+    try:
+        with Image.open(path) as image:
+            return image.format is not None
+    except (UnidentifiedImageError, OSError, ValueError):
+        return False
 
 
 def probe_media_dir(settings: FacesSettings) -> Path:
