@@ -24,6 +24,7 @@ from vigil.api.routes import (
     actions,
     audit,
     banks,
+    faces,
     hashing,
     hma,
     posts,
@@ -34,6 +35,8 @@ from vigil.api.routes import (
 )
 from vigil.api.settings import ApiSettings
 from vigil.config import Settings
+from vigil.faces.service import FaceService
+from vigil.faces.settings import FacesSettings
 from vigil.hashing import KnownContent
 from vigil.live import LiveMonitor, LiveSettings
 from vigil.logs import get_logger
@@ -131,6 +134,7 @@ def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI
     app.state.reports = PublicReports(app.state.known, ReportSettings.of(settings))
     app.state.live = LiveMonitor(app.state.known, LiveSettings.of(settings))
     app.state.posts = PostService(db, TextSettings.of(settings), app.state.known)
+    app.state.faces = FaceService(db, FacesSettings.of(settings))
     install_error_handlers(app)
     install_metrics(app, db)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["probes"])
@@ -163,6 +167,7 @@ def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI
         reports,
         streams,
         posts,
+        faces,
     )
     for module in routers:
         app.include_router(module.router, responses=common)

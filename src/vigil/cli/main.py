@@ -8,6 +8,7 @@ from vigil import __version__
 from vigil.cli.actions import actions_app, webhook_app
 from vigil.cli.audit import audit_app
 from vigil.cli.banks import bank_app
+from vigil.cli.faces import faces_app
 from vigil.cli.hashing import hash_command, match_command
 from vigil.cli.live import live_app, watch_command
 from vigil.cli.posts import posts_app
@@ -56,3 +57,4 @@ app.add_typer(train_app, name="train")
 app.command("watch")(watch_command)
 app.add_typer(live_app, name="live")
 app.add_typer(posts_app, name="posts")
+app.add_typer(faces_app, name="faces")
