@@ -212,6 +212,7 @@ def test_watchlist_search_two_person_review_and_export(api: Api, shared_data: Pa
         name: ("image", 1) for name in crowd
     }
     assert [media[name]["faces_with_candidates"] for name in crowd] == [1, 1, 0]
+    assert all(m["error"] is None and m["notes"] == [] for m in result["media"])
     by_probe: dict[str, list[dict[str, Any]]] = {}
     for candidate in result["candidates"]:
         by_probe.setdefault(candidate["probe"], []).append(candidate)

@@ -261,6 +261,8 @@ class MediaOut(BaseModel):
     faces: int
     faces_with_candidates: int
     frames_sampled: int
+    seconds: float = Field(description="Seconds of video decoded; 0 for an image.")
+    notes: list[str] = Field(description="What a damaged video let through.")
     error: str | None
 
 
