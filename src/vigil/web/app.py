@@ -10,14 +10,14 @@ from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from vigil.web import pages, streams
+from vigil.web import faces, pages, streams
 from vigil.web.auth import Forbidden, LoginRequired
 from vigil.web.rendering import SECURITY_HEADERS, render
 
 CONSOLE_PREFIX = "/console"
 REPORT_PATH = "/report"
 #: The parts of the API's state the console reads.
-_SHARED_STATE = ("settings", "known", "accounts", "sessions", "reports", "live")
+_SHARED_STATE = ("settings", "known", "accounts", "sessions", "reports", "live", "faces")
 
 
 async def _login_required(request: Request, _: Exception) -> Response:
@@ -48,6 +48,7 @@ def create_console(api: FastAPI) -> FastAPI:
     console.mount("/static", StaticFiles(packages=[("vigil.web", "static")]), name="static")
     console.include_router(pages.router)
     console.include_router(streams.router)
+    console.include_router(faces.router)
     return console
 
 
