@@ -34,7 +34,7 @@ from vigil.faces.probes import Probe, probes_from_image
 from vigil.faces.settings import FacesSettings
 from vigil.faces.vault import Vault
 from vigil.faces.video import VideoError, probes_from_video
-from vigil.faces.watchlists import MIN_REASON_CHARS, jpeg, require, searchable
+from vigil.faces.watchlists import MIN_REASON_CHARS, expire_due, jpeg, require, searchable
 from vigil.review import Conflict, ReviewError, get_case
 from vigil.store import Database
 from vigil.store.models import (
@@ -141,6 +141,8 @@ class FaceSearcher:
         request.check()
         if not media:
             raise ReviewError("a face search needs at least one image or video")
+        with self.db.session() as session:
+            expire_due(session)
         with self._lock, self.db.session() as session:
             case = get_case(session, request.case_id)
             if case.status != "open":

@@ -304,12 +304,15 @@ def expire_due(session: Session, actor: str = "system:faces") -> list[str]:
 
 def searchable(session: Session, names: Sequence[str] | None, model: str) -> list[Watchlist]:
     """The watchlists a search may use: every one named must be approved, in date and of
-    ``model``; none named means every such watchlist."""
-    expire_due(session)
+    ``model``; none named means every such watchlist. (Expiry's purge is
+    :func:`expire_due`'s, in its own transaction: a refused search must not undo it.)"""
     now = utcnow()
     if not names:
         approved = select(Watchlist).where(
-            Watchlist.status == "approved", Watchlist.review_at > now, Watchlist.model == model
+            Watchlist.status == "approved",
+            Watchlist.review_at > now,
+            Watchlist.expires_at > now,
+            Watchlist.model == model,
         )
         chosen = list(session.scalars(approved))
         if not chosen:
@@ -317,6 +320,8 @@ def searchable(session: Session, names: Sequence[str] | None, model: str) -> lis
         return chosen
     chosen = [get_watchlist(session, name) for name in names]
     for watchlist in chosen:
+        if watchlist.expires_at <= now:
+            raise Conflict(f"watchlist {watchlist.name!r} has expired")
         if watchlist.status != "approved":
             raise Conflict(f"watchlist {watchlist.name!r} is {watchlist.status}, not approved")
         if watchlist.review_at <= now:
