@@ -27,7 +27,6 @@ from vigil.cli.faces_eval import eval_command
 from vigil.config import get_settings
 from vigil.faces import review as face_review
 from vigil.faces import watchlists
-from vigil.faces.engine import UnreadableImage
 from vigil.faces.models import FaceModelError
 from vigil.faces.quality import EnrollmentRejected
 from vigil.faces.search import ProbeMedia, SearchRequest
@@ -68,7 +67,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 def _errors() -> Iterator[None]:
     try:
         yield
-    except (ReviewError, VaultError, FaceModelError, AccountError, UnreadableImage) as exc:
+    except (ReviewError, VaultError, FaceModelError, AccountError) as exc:
         raise _fail(str(exc)) from None
 
 
@@ -277,7 +276,7 @@ def _enroll_one(
             return {"image": str(path), "enrolled": True, "id": image.id, "quality": image.quality}
     except EnrollmentRejected as exc:
         return {"image": str(path), "enrolled": False, "reason": exc.reason, "message": str(exc)}
-    except (UnreadableImage, OSError) as exc:
+    except OSError as exc:
         message = f"The photo cannot be read: {exc}"
         return {"image": str(path), "enrolled": False, "reason": "unreadable", "message": message}
 

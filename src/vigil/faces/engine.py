@@ -158,6 +158,15 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
         raise UnreadableImage(f"the image is damaged or truncated: {exc}") from exc
 
 
+def read_enrollment_photo(data: bytes, max_pixels: int) -> np.ndarray:
+    """:func:`decode_image` for enrollment: a photo that cannot be decoded is rejected as
+    ``unreadable``, like one without a usable face."""
+    try:
+        return decode_image(data, max_pixels)
+    except UnreadableImage as exc:
+        raise EnrollmentRejected("unreadable", f"The photo cannot be read: {exc}") from exc
+
+
 class FaceEngine:
     """Finds faces and makes their templates with one detector and one embedder."""
 
@@ -216,12 +225,3 @@ class FaceEngine:
         chosen = choose_enrollment_face(boxes, reports, self.limits)
         template = self._templates(image, [boxes[chosen]])[0]
         return Face(boxes[chosen], template, reports[chosen].score)
-
-    def enrollment_face_from_bytes(self, data: bytes, max_pixels: int) -> Face:
-        """:meth:`enrollment_face` of an uploaded photo; one that cannot be decoded is rejected
-        as ``unreadable``."""
-        try:
-            rgb = decode_image(data, max_pixels)
-        except UnreadableImage as exc:
-            raise EnrollmentRejected("unreadable", f"The photo cannot be read: {exc}") from exc
-        return self.enrollment_face(rgb)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from vigil.accounts import Principal
-from vigil.faces.engine import FaceEngine, decode_image
+from vigil.faces.engine import FaceEngine, read_enrollment_photo
 from vigil.faces.search import (
     FaceSearcher,
     ProbeMedia,
@@ -72,10 +72,11 @@ class FaceService:
         data: bytes,
         origin: ImageSource,
     ) -> WatchlistImage:
-        """Enroll one image (bytes of a photo) of ``person_ref`` on ``watchlist``."""
+        """Enroll one image (bytes of a photo) of ``person_ref`` on ``watchlist``; raises
+        EnrollmentRejected (with its reason, ``unreadable`` included) for an unfit photo."""
         vault, engine = self.vault, self.engine  # a missing key fails before anything is read
         entry = get_entry(session, watchlist, person_ref)
-        rgb = decode_image(data, self.settings.max_image_pixels)
+        rgb = read_enrollment_photo(data, self.settings.max_image_pixels)
         return enroll(session, principal, entry, rgb, data, origin, engine, vault)
 
     def search(

@@ -39,8 +39,6 @@ from vigil.api.routes.faces import (
     receive_search,
 )
 from vigil.faces import review, watchlists
-from vigil.faces.engine import UnreadableImage
-from vigil.faces.quality import EnrollmentRejected
 from vigil.faces.search import SearchRequest
 from vigil.faces.service import FaceService
 from vigil.review import ReviewError
@@ -278,10 +276,7 @@ def _enroll(
     captured = form.one("captured_at")
     origin = watchlists.ImageSource(source, _date(captured, "capture date") if captured else None)
     data = photo.path.read_bytes()
-    try:
-        faces.enroll(session, viewer.principal, watchlist_id, form.one("person_ref"), data, origin)
-    except UnreadableImage as exc:
-        raise EnrollmentRejected("unreadable", f"The photo cannot be read: {exc}") from exc
+    faces.enroll(session, viewer.principal, watchlist_id, form.one("person_ref"), data, origin)
 
 
 def _approve(session: Session, viewer: Viewer, watchlist_id: int, form: SearchUpload) -> None:

@@ -38,7 +38,6 @@ from vigil.api.uploads import (
 )
 from vigil.faces import review as face_review
 from vigil.faces import watchlists
-from vigil.faces.engine import UnreadableImage
 from vigil.faces.models import FaceModelError
 from vigil.faces.quality import EnrollmentRejected
 from vigil.faces.search import ProbeMedia, SearchRequest
@@ -394,10 +393,7 @@ def enroll_image(
     data = upload.path.read_bytes()
     origin = watchlists.ImageSource(source, captured_at)
     with _unit(faces) as session:
-        try:
-            image = faces.enroll(session, principal, name, person_ref, data, origin)
-        except UnreadableImage as exc:
-            raise EnrollmentRejected("unreadable", f"The photo cannot be read: {exc}") from exc
+        image = faces.enroll(session, principal, name, person_ref, data, origin)
         return EnrolledOut(
             id=image.id,
             person_ref=person_ref,
