@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,27 @@ _MAX_FIELDS = 64
 _COPY_CHUNK = 1 << 20
 
 
+class _FormFields:
+    """The form fields next to the file parts."""
+
+    fields: dict[str, list[str]]
+
+    def one(self, name: str) -> str | None:
+        values = self.fields.get(name)
+        return values[-1] if values else None
+
+    def text(self, name: str) -> str:
+        """A field's last value, stripped; empty when it was not sent."""
+        return (self.one(name) or "").strip()
+
+    def many(self, name: str) -> list[str]:
+        """A repeatable field; each value may also be comma-separated (``labels=a,b``)."""
+        values = self.fields.get(name, [])
+        return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
 @dataclass
-class Upload:
+class Upload(_FormFields):
     """One uploaded file on disk (``path``, under its client-side ``filename``) and the form's
     other fields."""
 
@@ -38,14 +57,13 @@ class Upload:
     filename: str
     fields: dict[str, list[str]] = field(default_factory=dict)
 
-    def one(self, name: str) -> str | None:
-        values = self.fields.get(name)
-        return values[-1] if values else None
 
-    def many(self, name: str) -> list[str]:
-        """A repeatable field; each value may also be comma-separated (``labels=a,b``)."""
-        values = self.fields.get(name, [])
-        return [item.strip() for value in values for item in value.split(",") if item.strip()]
+@dataclass
+class Uploads(_FormFields):
+    """Several uploaded files on disk, in the order sent, and the form's other fields."""
+
+    files: list[Upload]
+    fields: dict[str, list[str]] = field(default_factory=dict)
 
 
 class _TooLarge(Exception):
@@ -95,20 +113,25 @@ def save_part(upload: UploadFile, limit: int, prefix: str = "vigil-upload-") -> 
     return path
 
 
-async def _parse(request: Request, limit: int) -> tuple[UploadFile, dict[str, list[str]]]:
+async def _parse(
+    request: Request, limit: int, max_files: int, required: bool
+) -> tuple[list[UploadFile], dict[str, list[str]], Any]:
+    """The file parts (each to be copied under ``limit``), the fields, and the parsed form
+    (close it when done). The stream is capped at ``max_files`` files' worth."""
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise ApiError(415, "unsupported_media_type", "send the file as multipart/form-data")
+    cap = limit * max_files
     parser = MultiPartParser(
         request.headers,
-        _capped(request.stream(), limit + _FRAMING_ALLOWANCE),
-        max_files=1,
+        _capped(request.stream(), cap + _FRAMING_ALLOWANCE),
+        max_files=max_files,
         max_fields=_MAX_FIELDS,
     )
     try:
         form = await parser.parse()
     except _TooLarge:
-        raise too_large(limit) from None
+        raise too_large(cap) from None
     except MultiPartException as exc:
         raise ApiError(400, "invalid_multipart", exc.message) from None
     files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
@@ -116,25 +139,45 @@ async def _parse(request: Request, limit: int) -> tuple[UploadFile, dict[str, li
     for key, value in form.multi_items():
         if isinstance(value, str):
             fields.setdefault(key, []).append(value)
-    if not files:
+    if required and not files:
         await form.close()
         raise ApiError(400, "missing_file", "the form has no file part")
-    return files[0], fields
+    return files, fields, form
 
 
 async def receive_upload(request: Request) -> AsyncIterator[Upload]:
     """FastAPI dependency: the request's one file, deleted once the response is done."""
+    async for uploads in _received(request, 1, required=True):
+        yield uploads.files[0]
+
+
+def receive_uploads(
+    max_files: int, *, required: bool = True
+) -> Callable[[Request], AsyncIterator[Uploads]]:
+    """A FastAPI dependency: up to ``max_files`` files (at least one when ``required``), each
+    at most ``max_upload_bytes``, deleted once the response is done."""
+
+    async def receive(request: Request) -> AsyncIterator[Uploads]:
+        async for uploads in _received(request, max_files, required):
+            yield uploads
+
+    return receive
+
+
+async def _received(request: Request, max_files: int, required: bool) -> AsyncIterator[Uploads]:
     settings: Settings = request.app.state.settings
     limit = settings.max_upload_bytes
-    part, fields = await _parse(request, limit)
+    parts, fields, form = await _parse(request, limit, max_files, required)
+    uploads = Uploads([], fields)
     try:
-        path = await run_in_threadpool(save_part, part, limit)
+        for part in parts:
+            path = await run_in_threadpool(save_part, part, limit)
+            uploads.files.append(Upload(path, part.filename or path.name, fields))
+        yield uploads
     finally:
-        await part.close()
-    try:
-        yield Upload(path, part.filename or path.name, fields)
-    finally:
-        path.unlink(missing_ok=True)
+        await form.close()
+        for upload in uploads.files:
+            upload.path.unlink(missing_ok=True)
 
 
 def upload_body(**fields: dict[str, Any]) -> dict[str, Any]:

@@ -32,12 +32,13 @@ from starlette.responses import RedirectResponse, Response
 from vigil import review as cases
 from vigil.api.errors import ApiError
 from vigil.api.routes.faces import (
-    SearchUpload,
+    MAX_SEARCH_FILES,
     WatchlistOut,
     face_service,
     faces_errors,
-    receive_search,
+    probe_media,
 )
+from vigil.api.uploads import Uploads, receive_uploads
 from vigil.faces import review, watchlists
 from vigil.faces.search import SearchRequest
 from vigil.faces.service import FaceService
@@ -66,19 +67,23 @@ _FACES = ("probe", "watchlist")
 _CSRF_FIELD = "csrf_token"
 
 
-async def receive_form(request: Request) -> AsyncIterator[SearchUpload]:
+#: A face form: its fields, and the files of a search or an enrollment (none for the others).
+_receive = receive_uploads(MAX_SEARCH_FILES, required=False)
+
+
+async def receive_form(request: Request) -> AsyncIterator[Uploads]:
     """FastAPI dependency: a face form as the API reads a search's (multipart, each file capped
     by ``max_upload_bytes`` as it streams in, deleted once the response is done), its refusals
     as the console's error page."""
     async with AsyncExitStack() as stack:
         try:
-            form = await stack.enter_async_context(asynccontextmanager(receive_search)(request))
+            form = await stack.enter_async_context(asynccontextmanager(_receive)(request))
         except ApiError as exc:
             raise HTTPException(exc.status, _message(exc)) from None
         yield form
 
 
-Form = Annotated[SearchUpload, Depends(receive_form)]
+Form = Annotated[Uploads, Depends(receive_form)]
 
 
 def _message(exc: ApiError) -> str:
@@ -97,13 +102,13 @@ def _page_errors() -> Iterator[None]:
         raise HTTPException(exc.status, _message(exc)) from None
 
 
-def _check_csrf(viewer: Viewer, form: SearchUpload) -> None:
-    sent = form.one(_CSRF_FIELD)
+def _check_csrf(viewer: Viewer, form: Uploads) -> None:
+    sent = form.text(_CSRF_FIELD)
     if not hmac.compare_digest(sent.encode(), viewer.csrf_token.encode()):
         raise HTTPException(403, "This form did not come from your session: reload the page.")
 
 
-def _entered(form: SearchUpload) -> dict[str, str]:
+def _entered(form: Uploads) -> dict[str, str]:
     """What was typed into a refused form, to show it again."""
     return {name: values[-1] for name, values in form.fields.items() if name != _CSRF_FIELD}
 
@@ -184,11 +189,11 @@ def create_watchlist(request: Request, viewer: FaceReader, form: Form, faces: Fa
     try:
         with faces_errors(), faces.db.session() as session:
             terms = watchlists.WatchlistTerms(
-                name=form.one("name"),
-                purpose=form.one("purpose"),
-                legal_basis=form.one("legal_basis"),
-                review_at=_date(form.one("review_at"), "review date"),
-                expires_at=_date(form.one("expires_at"), "expiry"),
+                name=form.text("name"),
+                purpose=form.text("purpose"),
+                legal_basis=form.text("legal_basis"),
+                review_at=_date(form.text("review_at"), "review date"),
+                expires_at=_date(form.text("expires_at"), "expiry"),
             )
             model = faces.engine.model
             created = watchlists.create_watchlist(session, viewer.principal, terms, model)
@@ -261,26 +266,26 @@ def watchlist_page(
     return _watchlist_page(request, viewer, faces, watchlist_id)
 
 
-def _add_person(session: Session, viewer: Viewer, watchlist_id: int, form: SearchUpload) -> None:
-    person_ref, display_name = form.one("person_ref"), form.one("display_name")
+def _add_person(session: Session, viewer: Viewer, watchlist_id: int, form: Uploads) -> None:
+    person_ref, display_name = form.text("person_ref"), form.text("display_name")
     watchlists.add_entry(session, viewer.principal, watchlist_id, person_ref, display_name)
 
 
 def _enroll(
-    session: Session, viewer: Viewer, watchlist_id: int, form: SearchUpload, faces: FaceService
+    session: Session, viewer: Viewer, watchlist_id: int, form: Uploads, faces: FaceService
 ) -> None:
-    if not form.media:
+    if not form.files:
         raise ReviewError("choose a photo to enrol")
-    photo = form.media[0]
-    source = form.one("source") or photo.name
-    captured = form.one("captured_at")
+    photo = form.files[0]
+    source = form.text("source") or photo.filename
+    captured = form.text("captured_at")
     origin = watchlists.ImageSource(source, _date(captured, "capture date") if captured else None)
     data = photo.path.read_bytes()
-    faces.enroll(session, viewer.principal, watchlist_id, form.one("person_ref"), data, origin)
+    faces.enroll(session, viewer.principal, watchlist_id, form.text("person_ref"), data, origin)
 
 
-def _approve(session: Session, viewer: Viewer, watchlist_id: int, form: SearchUpload) -> None:
-    review_at = form.one("review_at")
+def _approve(session: Session, viewer: Viewer, watchlist_id: int, form: Uploads) -> None:
+    review_at = form.text("review_at")
     new_date = _date(review_at, "new review date") if review_at else None
     watchlists.approve_watchlist(session, viewer.principal, watchlist_id, new_date)
 
@@ -292,7 +297,7 @@ def change_watchlist(
     """The watchlist page's forms: add a person, enrol a photo (``face:watchlist``), approve
     (``face:approve``, not the creator's or owner's own)."""
     _check_csrf(viewer, form)
-    action = form.one("action")
+    action = form.text("action")
     try:
         with faces_errors(), faces.db.session() as session:
             if action == "add_person":
@@ -370,16 +375,16 @@ def search(request: Request, viewer: FaceReader, form: Form, faces: Faces) -> Re
     _check_csrf(viewer, form)
     try:
         with faces_errors():
-            case_id = form.one("case_id")
+            case_id = form.text("case_id")
             if not case_id.isdigit():
                 raise ReviewError("choose the case the search belongs to")
             query = SearchRequest(
                 case_id=int(case_id),
-                offence_ref=form.one("offence_ref"),
-                justification=form.one("justification"),
+                offence_ref=form.text("offence_ref"),
+                justification=form.text("justification"),
                 watchlists=tuple(form.many("watchlists")),
             )
-            outcome = faces.search(viewer.principal, query, form.media)
+            outcome = faces.search(viewer.principal, query, probe_media(form))
     except ApiError as exc:
         return _searches_page(request, viewer, faces, exc, _entered(form))
     return _redirect(f"/searches/{outcome.search_id}")
@@ -494,12 +499,12 @@ def verdict(
     (``face:confirm``, someone other than the operator)."""
     _check_csrf(viewer, form)
     steps = {"operator": review.operator_review, "investigator": review.investigator_review}
-    decide = steps.get(form.one("step"))
+    decide = steps.get(form.text("step"))
     try:
         with faces_errors(), faces.db.session() as session:
             if decide is None:
                 raise ReviewError("say whose verdict this is: the operator's or the investigator's")
-            decide(session, viewer.principal, candidate_id, form.one("verdict"), form.one("note"))
+            decide(session, viewer.principal, candidate_id, form.text("verdict"), form.text("note"))
     except ApiError as exc:
         return _candidate_page(request, viewer, faces, candidate_id, exc, _entered(form))
     return _redirect(f"/review?decided={candidate_id}")

@@ -9,33 +9,21 @@ crops do only through ``/candidates/{id}/faces/...``, each look audited and neve
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field, TypeAdapter, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 
 from vigil.accounts import Principal
 from vigil.api.auth import Require
 from vigil.api.errors import ApiError, ErrorBody
 from vigil.api.models import RowId
-from vigil.api.settings import ApiSettings
-from vigil.api.uploads import (
-    Upload,
-    _capped,
-    _TooLarge,
-    receive_upload,
-    save_part,
-    too_large,
-    upload_body,
-)
+from vigil.api.uploads import Upload, Uploads, receive_upload, receive_uploads, upload_body
 from vigil.faces import review as face_review
 from vigil.faces import watchlists
 from vigil.faces.models import FaceModelError
@@ -60,9 +48,6 @@ PersonRef = Annotated[str, Path(min_length=1, max_length=128)]
 #: Files one search may upload; each is capped by ``VIGIL_MAX_UPLOAD_BYTES``, and so the whole
 #: request by this many times that.
 MAX_SEARCH_FILES = 10
-# Room for the multipart boundaries, part headers and the form fields next to the files.
-_FRAMING_ALLOWANCE = 64 * 1024
-_MAX_FIELDS = 64
 _JPEG = "image/jpeg"
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -384,7 +369,7 @@ def enroll_image(
 ) -> EnrolledOut:
     """Enroll one photo of a person: one face, large, sharp and bright enough; otherwise 422
     with the reason."""
-    source = (upload.one("source") or "").strip() or upload.filename
+    source = upload.text("source") or upload.filename
     try:
         captured_at = _CAPTURED_AT.validate_python(upload.one("captured_at") or None)
     except ValidationError:
@@ -407,54 +392,11 @@ def enroll_image(
 # --- searches ------------------------------------------------------------------------------
 
 
-@dataclass
-class SearchUpload:
-    """The files of a search on disk (deleted after the response) and the form's fields."""
-
-    media: list[ProbeMedia]
-    fields: dict[str, list[str]] = field(default_factory=dict)
-
-    def one(self, name: str) -> str:
-        values = self.fields.get(name)
-        return values[-1].strip() if values else ""
-
-    def many(self, name: str) -> list[str]:
-        values = self.fields.get(name, [])
-        return [item.strip() for value in values for item in value.split(",") if item.strip()]
+receive_search = receive_uploads(MAX_SEARCH_FILES)
 
 
-async def receive_search(request: Request) -> AsyncIterator[SearchUpload]:
-    """FastAPI dependency: a search's files (at most :data:`MAX_SEARCH_FILES`, each at most
-    ``max_upload_bytes``, counted as they stream in), deleted once the response is done."""
-    settings: ApiSettings = request.app.state.settings
-    limit = settings.max_upload_bytes
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise ApiError(415, "unsupported_media_type", "send the files as multipart/form-data")
-    parser = MultiPartParser(
-        request.headers,
-        _capped(request.stream(), limit * MAX_SEARCH_FILES + _FRAMING_ALLOWANCE),
-        max_files=MAX_SEARCH_FILES,
-        max_fields=_MAX_FIELDS,
-    )
-    try:
-        form = await parser.parse()
-    except _TooLarge:
-        raise too_large(limit * MAX_SEARCH_FILES) from None
-    except MultiPartException as exc:
-        raise ApiError(400, "invalid_multipart", exc.message) from None
-    upload = SearchUpload([])
-    try:
-        for key, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                path = await run_in_threadpool(save_part, value, limit, "vigil-faces-")
-                upload.media.append(ProbeMedia(value.filename or path.name, path))
-            else:
-                upload.fields.setdefault(key, []).append(value)
-        yield upload
-    finally:
-        await form.close()
-        for item in upload.media:
-            item.path.unlink(missing_ok=True)
+def probe_media(upload: Uploads) -> list[ProbeMedia]:
+    return [ProbeMedia(item.filename, item.path) for item in upload.files]
 
 
 def _search_body() -> dict[str, Any]:
@@ -485,14 +427,14 @@ def _search_body() -> dict[str, Any]:
     }
 
 
-def _search_request(upload: SearchUpload) -> SearchRequest:
-    case_id = upload.one("case_id")
+def _search_request(upload: Uploads) -> SearchRequest:
+    case_id = upload.text("case_id")
     if not case_id.isdigit():
         raise ApiError(422, "invalid_request", "case_id must be a case's number")
     return SearchRequest(
         case_id=int(case_id),
-        offence_ref=upload.one("offence_ref"),
-        justification=upload.one("justification"),
+        offence_ref=upload.text("offence_ref"),
+        justification=upload.text("justification"),
         watchlists=tuple(upload.many("watchlists")),
     )
 
@@ -500,14 +442,14 @@ def _search_request(upload: SearchUpload) -> SearchRequest:
 @router.post("/searches", status_code=201, openapi_extra=_search_body(), responses=_UPLOAD_ERRORS)
 def search(
     principal: Searcher,  # first: a caller without the permission must not get to upload
-    upload: Annotated[SearchUpload, Depends(receive_search)],
+    upload: Annotated[Uploads, Depends(receive_search)],
     faces: Faces,
 ) -> SearchResult:
     """Search images and videos of an incident against approved watchlists, for a case and an
     offence, with a justification. Faces that match no one are not kept."""
     request = _search_request(upload)
     with faces_errors():
-        outcome = faces.search(principal, request, upload.media)
+        outcome = faces.search(principal, request, probe_media(upload))
     with _unit(faces) as session:
         candidates = face_review.candidates_of(session, principal, outcome.search_id)
         return SearchResult(
