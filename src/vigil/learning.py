@@ -1,6 +1,7 @@
 """What every trainer shares (live heads, text classifiers, face thresholds): grouped held-out
 splits, grouped folds, an operating threshold at a target false-positive rate, held-out metrics,
-markdown tables for the model cards, and reading a model's JSON metadata.
+markdown tables for the model cards, reading a model's JSON metadata, and where trainers cache
+what is slow to recompute (embeddings of the training data).
 
 Splits are by group (same recording, near-duplicate photo, same person) so that nothing a model
 saw in training reappears, slightly changed, in its held-out score; and they are seeded and
@@ -10,6 +11,7 @@ computed from sorted group names, so the same data and seed always give the same
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -149,3 +151,11 @@ def read_model_metadata(path: Path, model: str, command: str) -> dict[str, Any]:
         raise FileNotFoundError(f"no {model} model at {path} (+ .json): train one with `{command}`")
     metadata: dict[str, Any] = json.loads(sidecar.read_text("utf-8"))
     return metadata
+
+
+def cache_dir() -> Path:
+    """Where trainers and evaluations keep embeddings between runs: ``$VIGIL_HOME/cache`` when
+    set, else the user's cache folder (``~/.cache/vigil``)."""
+    if home := os.environ.get("VIGIL_HOME"):
+        return Path(home) / "cache"
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vigil"

@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -33,6 +32,7 @@ import numpy as np
 from vigil.faces.engine import UnreadableImage, build_detector, build_embedder, decode_image
 from vigil.faces.settings import FacesSettings
 from vigil.faces.types import Detector, Embedder, FaceBox
+from vigil.learning import cache_dir as vigil_cache_dir
 from vigil.learning import markdown_table, roc_auc, threshold_at_fpr
 
 #: Builds a detector and an embedder; called once in each worker process, so it must pickle
@@ -235,10 +235,7 @@ def configured_models(settings: FacesSettings) -> tuple[Detector, Embedder]:
 
 
 def default_cache_dir() -> Path:
-    """``$VIGIL_HOME/cache/faces`` when set, else ``~/.cache/vigil/faces``."""
-    if home := os.environ.get("VIGIL_HOME"):
-        return Path(home) / "cache" / "faces"
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vigil" / "faces"
+    return vigil_cache_dir() / "faces"
 
 
 def embed_lfw(

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from vigil.learning import cache_dir as default_cache_dir
 from vigil.learning import grouped_folds, threshold_at_fpr
 from vigil.text.classifier import embedding, features
 from vigil.text.classify import (
@@ -45,7 +46,7 @@ from vigil.text.classify import (
     full_inputs,
 )
 from vigil.text.training import card, evaluate
-from vigil.text.training.cache import EmbeddingCache, default_cache_dir
+from vigil.text.training.cache import EmbeddingCache
 from vigil.text.training.data import (
     HELD_OUT_FRACTION,
     UNKNOWN,

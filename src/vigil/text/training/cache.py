@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -23,13 +22,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 512
 MODEL_TAG = "e5-small-q4-passage"
-
-
-def default_cache_dir() -> Path:
-    """``$VIGIL_HOME/cache`` when set, else the user's cache folder (``~/.cache/vigil``)."""
-    if home := os.environ.get("VIGIL_HOME"):
-        return Path(home) / "cache"
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vigil"
 
 
 def text_key(text: str) -> bytes:
