@@ -5,6 +5,7 @@ search that keeps nothing of faces that matched no one, and the two-person revie
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import TypeVar
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import func, select, update
 
@@ -19,6 +21,7 @@ from test_faces_video import Walker, film, lfw_face, write_video
 from test_review_support import person
 from vigil import review as cases
 from vigil.accounts import Principal
+from vigil.api.app import create_app
 from vigil.config import Settings
 from vigil.faces.review import (
     candidates_of,
@@ -308,3 +311,19 @@ def test_a_video_is_searched_by_tracked_faces_and_bad_files_are_reported(
     found = in_session(service.db, candidates_of, people["rita"], outcome.search_id)
     assert {c.person_ref for c in found} == {"cp"}
     assert all(c.frame_time is not None and 0 <= c.frame_time < 2.0 for c in found)
+
+
+def test_serve_expires_watchlists_on_a_clock(
+    service: FaceService, people: dict[str, Principal], shared_data: Path
+) -> None:
+    build_watchlist(service, people, shared_data)
+    with service.db.session() as session:
+        session.execute(update(Watchlist).values(expires_at=utcnow() - timedelta(seconds=1)))
+    clocked = service.settings.model_copy(update={"faces_housekeeping_minutes": 0.005})
+    with TestClient(create_app(clocked)):
+        deadline = time.monotonic() + 20
+        while in_session(service.db, get_watchlist, "attack-suspects").status != "expired":
+            assert time.monotonic() < deadline, "the watchlist was not expired"
+            time.sleep(0.1)
+    with service.db.session() as session:
+        assert all(i.template is None for i in session.scalars(select(WatchlistImage)))

@@ -63,11 +63,33 @@ async def _warm_up(app: FastAPI, known: KnownContent) -> None:
             return
 
 
+async def _faces_housekeeping(faces: FaceService) -> None:
+    """Expiry and retention on a clock: a watchlist past its expiry loses its templates even
+    when nobody searches or runs `vigil faces purge`."""
+    every = faces.settings.faces_housekeeping_minutes * 60
+    while True:
+        try:
+            done = await run_in_threadpool(faces.housekeeping)
+        except Exception as exc:  # the database may be down for a while: try again later
+            log.warning("faces.housekeeping_failed", error=str(exc))
+        else:
+            if done.expired_watchlists or done.purged_searches:
+                log.info(
+                    "faces.housekeeping",
+                    expired=done.expired_watchlists,
+                    purged_searches=done.purged_searches,
+                )
+        await asyncio.sleep(every)
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     known: KnownContent = app.state.known
     settings: ApiSettings = app.state.settings
-    task = asyncio.create_task(_warm_up(app, known))
+    faces: FaceService = app.state.faces
+    tasks = [asyncio.create_task(_warm_up(app, known))]
+    if faces.settings.faces_housekeeping_minutes > 0:
+        tasks.append(asyncio.create_task(_faces_housekeeping(faces)))
     # Banks through `known`, so an add_to_bank action is matchable at once in this process.
     outbox = OutboxWorker(known.db, settings, known.banks) if settings.actions_worker else None
     if outbox is not None:
@@ -75,9 +97,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
         # Streams first: an open incident's last footage is fingerprinted before we go.
         await run_in_threadpool(app.state.live.close)
         if outbox is not None:

@@ -73,6 +73,13 @@ class FacesSettings(Settings):
     faces_video_fps: float = Field(
         default=2.0, gt=0, le=30, description="Frames sampled per second of a video probe."
     )
+    faces_housekeeping_minutes: float = Field(
+        default=60.0,
+        ge=0,
+        description="How often `vigil serve` expires watchlists past their expiry (purging "
+        "their templates) and purges probe media past its retention; 0: only `vigil faces "
+        "purge` and search attempts do.",
+    )
     faces_probe_retention_days: float = Field(
         default=30.0,
         ge=0,
