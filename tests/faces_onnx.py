@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
-from conftest import in_ci
+from onnx_models import onnx_module, save_model
 
 #: The detector's box: the bounding box of input pixels whose mean channel exceeds this.
 BRIGHT = 0.5
@@ -19,29 +18,6 @@ LANDMARK_FRACTIONS = np.array(
 )
 
 
-def _onnx() -> Any:
-    """``onnx`` builds the test models: skip without it locally, fail in CI."""
-    try:
-        import onnx
-    except ImportError:
-        if in_ci():
-            pytest.fail("the onnx package (dev extra) is required in CI")
-        pytest.skip("the onnx package is not installed")
-    return onnx
-
-
-def _save(
-    path: Path, nodes: list[Any], inputs: list[Any], outputs: list[Any], weights: list[Any]
-) -> Path:
-    onnx = _onnx()
-    graph = onnx.helper.make_graph(nodes, "vigil_faces_test", inputs, outputs, initializer=weights)
-    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
-
-
 def build_embedder(
     path: Path, dim: int = 64, batch: int | str = "batch", open_dimension: bool = False
 ) -> Path:
@@ -49,10 +25,10 @@ def build_embedder(
     same aligned face always gives the same template; different faces give different ones.
     ``batch=1`` fixes the batch axis; ``open_dimension`` leaves the template length unnamed in
     the output's declared shape."""
-    onnx = _onnx()
+    onnx = onnx_module()
     helper, numpy_helper, tensor = onnx.helper, onnx.numpy_helper, onnx.TensorProto
     projection = np.random.default_rng(6).standard_normal((3 * 14 * 14, dim)).astype(np.float32)
-    return _save(
+    return save_model(
         path,
         [
             helper.make_node(
@@ -78,7 +54,7 @@ def build_detector(path: Path, width: int = 160, height: int = 120, landmarks: b
     suppression must drop it), and a fixed 4x4 box at the origin scoring 0.3 (the score
     threshold must drop it). ``landmarks`` places five points at :data:`LANDMARK_FRACTIONS` of
     each box."""
-    onnx = _onnx()
+    onnx = onnx_module()
     helper, numpy_helper, tensor = onnx.helper, onnx.numpy_helper, onnx.TensorProto
 
     def constant(name: str, value: np.ndarray) -> Any:
@@ -135,7 +111,7 @@ def build_detector(path: Path, width: int = 160, height: int = 120, landmarks: b
         nodes.append(helper.make_node("MatMul", ["boxes", "box_to_landmarks"], ["landmarks"]))
         weights.append(constant("box_to_landmarks", box_to_landmarks))
         outputs.append(helper.make_tensor_value_info("landmarks", tensor.FLOAT, [3, 10]))
-    return _save(
+    return save_model(
         path,
         nodes,
         [helper.make_tensor_value_info("image", tensor.FLOAT, [1, 3, height, width])],

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import in_ci
+from onnx_models import onnx_module, save_model
 from test_live_cues_support import photo
 from vigil.live.evidence.onnx import (
     OnnxClassifierSpec,
@@ -26,38 +26,15 @@ from vigil.live.samples import AudioWindow, VideoSample
 SIZE = 32
 
 
-def _onnx() -> Any:
-    """The ``onnx`` package builds the test models: skip without it locally, fail in CI."""
-    try:
-        import onnx
-    except ImportError:
-        if in_ci():
-            pytest.fail("the onnx package (dev extra) is required in CI")
-        pytest.skip("the onnx package is not installed")
-    return onnx
-
-
-def _save(
-    path: Path, nodes: list[Any], inputs: list[Any], outputs: list[Any], weights: list[Any]
-) -> Path:
-    onnx = _onnx()
-    graph = onnx.helper.make_graph(nodes, "vigil_test", inputs, outputs, initializer=weights)
-    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
-
-
 def redness_model(path: Path, layout: str = "NCHW", size: int | str = SIZE) -> Path:
     """Two logits from the mean colour: class 1 rises with red over green and blue. A string
     ``size`` leaves the height and width open (named dimensions)."""
-    onnx = _onnx()
+    onnx = onnx_module()
     helper, tensor = onnx.helper, onnx.TensorProto
     shape = [1, 3, size, size] if layout == "NCHW" else [1, size, size, 3]
     axes = [2, 3] if layout == "NCHW" else [1, 2]
     weights = np.array([[0.0, 16.0], [0.0, -8.0], [0.0, -8.0]], np.float32)
-    return _save(
+    return save_model(
         path,
         [
             helper.make_node("ReduceMean", ["image"], ["colour"], axes=axes, keepdims=0),
@@ -75,9 +52,9 @@ def redness_model(path: Path, layout: str = "NCHW", size: int | str = SIZE) -> P
 
 def loudness_model(path: Path) -> Path:
     """One logit from the mean power of 1 s of audio: loud windows are positive."""
-    onnx = _onnx()
+    onnx = onnx_module()
     helper, tensor = onnx.helper, onnx.TensorProto
-    return _save(
+    return save_model(
         path,
         [
             helper.make_node("Mul", ["audio", "audio"], ["power"]),
