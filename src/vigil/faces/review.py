@@ -24,6 +24,7 @@ from vigil.store.models import FaceCandidate, FaceSearch, WatchlistImage, utcnow
 
 Verdict = Literal["match", "no_match"]
 VERDICTS: tuple[Verdict, ...] = ("match", "no_match")
+Step = Literal["operator", "investigator"]
 #: How a candidate is described wherever it is shown or exported.
 CAVEAT = (
     "Possible match for investigation only, not an identification: it must be corroborated "
@@ -82,17 +83,25 @@ def _checked(verdict: str, note: str) -> Verdict:
     return verdict
 
 
+def _pending(
+    session: Session, principal: Principal, candidate_id: int, step: Step, verdict: str, note: str
+) -> tuple[FaceCandidate, Verdict]:
+    """The candidate, waiting for ``step``, and the checked verdict of a person allowed it."""
+    require(principal, "face:operate" if step == "operator" else "face:confirm")
+    checked = _checked(verdict, note)
+    candidate = get_candidate(session, principal, candidate_id)
+    if candidate.status != f"pending_{step}":
+        raise Conflict(f"candidate {candidate_id} is {candidate.status}")
+    if principal.user_id is None:
+        raise NotAllowed(f"a face candidate's {step} step is taken by a person, not a token")
+    return candidate, checked
+
+
 def operator_review(
     session: Session, principal: Principal, candidate_id: int, verdict: str, note: str
 ) -> FaceCandidate:
     """The first person's view: could the probe face be the watchlist person?"""
-    require(principal, "face:operate")
-    checked = _checked(verdict, note)
-    candidate = get_candidate(session, principal, candidate_id)
-    if candidate.status != "pending_operator":
-        raise Conflict(f"candidate {candidate_id} is {candidate.status}")
-    if principal.user_id is None:
-        raise NotAllowed("a face candidate is reviewed by a person, not a token")
+    candidate, checked = _pending(session, principal, candidate_id, "operator", verdict, note)
     candidate.operator_id = principal.user_id
     candidate.operator_name = principal.name
     candidate.operator_note = note
@@ -106,13 +115,7 @@ def investigator_review(
     session: Session, principal: Principal, candidate_id: int, verdict: str, note: str
 ) -> FaceCandidate:
     """The second person's decision, by an investigator other than the operator."""
-    require(principal, "face:confirm")
-    checked = _checked(verdict, note)
-    candidate = get_candidate(session, principal, candidate_id)
-    if candidate.status != "pending_investigator":
-        raise Conflict(f"candidate {candidate_id} is {candidate.status}")
-    if principal.user_id is None:
-        raise NotAllowed("a face candidate is confirmed by a person, not a token")
+    candidate, checked = _pending(session, principal, candidate_id, "investigator", verdict, note)
     if principal.user_id == candidate.operator_id:
         raise NotAllowed("the investigator must be someone other than the operator")
     candidate.investigator_id = principal.user_id
@@ -125,7 +128,7 @@ def investigator_review(
 
 
 def _record_decision(
-    session: Session, principal: Principal, candidate: FaceCandidate, step: str, verdict: str
+    session: Session, principal: Principal, candidate: FaceCandidate, step: Step, verdict: str
 ) -> None:
     audit.record(
         session,
