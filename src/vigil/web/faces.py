@@ -37,10 +37,10 @@ from vigil.api.routes.faces import (
     face_service,
     faces_errors,
     probe_media,
+    search_request,
 )
 from vigil.api.uploads import Uploads, receive_uploads
 from vigil.faces import review, watchlists
-from vigil.faces.search import SearchRequest
 from vigil.faces.service import FaceService
 from vigil.review import ReviewError
 from vigil.store.models import (
@@ -375,16 +375,7 @@ def search(request: Request, viewer: FaceReader, form: Form, faces: Faces) -> Re
     _check_csrf(viewer, form)
     try:
         with faces_errors():
-            case_id = form.text("case_id")
-            if not case_id.isdigit():
-                raise ReviewError("choose the case the search belongs to")
-            query = SearchRequest(
-                case_id=int(case_id),
-                offence_ref=form.text("offence_ref"),
-                justification=form.text("justification"),
-                watchlists=tuple(form.many("watchlists")),
-            )
-            outcome = faces.search(viewer.principal, query, probe_media(form))
+            outcome = faces.search(viewer.principal, search_request(form), probe_media(form))
     except ApiError as exc:
         return _searches_page(request, viewer, faces, exc, _entered(form))
     return _redirect(f"/searches/{outcome.search_id}")

@@ -427,10 +427,11 @@ def _search_body() -> dict[str, Any]:
     }
 
 
-def _search_request(upload: Uploads) -> SearchRequest:
+def search_request(upload: Uploads) -> SearchRequest:
+    """A search form's fields (the API's and the console's) as a request."""
     case_id = upload.text("case_id")
     if not case_id.isdigit():
-        raise ApiError(422, "invalid_request", "case_id must be a case's number")
+        raise ApiError(422, "invalid_request", "case_id must be the number of the search's case")
     return SearchRequest(
         case_id=int(case_id),
         offence_ref=upload.text("offence_ref"),
@@ -447,7 +448,7 @@ def search(
 ) -> SearchResult:
     """Search images and videos of an incident against approved watchlists, for a case and an
     offence, with a justification. Faces that match no one are not kept."""
-    request = _search_request(upload)
+    request = search_request(upload)
     with faces_errors():
         outcome = faces.search(principal, request, probe_media(upload))
     with _unit(faces) as session:
