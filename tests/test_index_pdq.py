@@ -55,9 +55,11 @@ def test_search_equals_brute_force(threshold: int) -> None:
 
 
 def test_wide_layout_is_exact() -> None:
-    """The 24-bit layout large indexes use, checked on a small bank."""
+    """The 24-bit layout large indexes use, checked on a small bank against the 16-bit one,
+    which runs along sketches instead of reading candidates' codes."""
     codes, queries = bank_and_queries(5_000, seed=1)
     narrow, wide = MultiIndexHash.build(codes, LAYOUT_16), MultiIndexHash.build(codes, LAYOUT_24)
+    assert len(narrow.sketch) == len(LAYOUT_16) * len(codes) and not len(wide.sketch)
     for a, b in zip(narrow.search(queries, 31), wide.search(queries, 31), strict=True):
         np.testing.assert_array_equal(a, b)
 
