@@ -16,6 +16,7 @@ from vigil import audit
 from vigil.hashing import KnownContent
 from vigil.live.evidence.base import EvidenceFactory
 from vigil.live.incident import IncidentBank
+from vigil.live.process import spend_cores_on_streams
 from vigil.live.session import ACTOR, Feed, Services, StreamSession, StreamSpec
 from vigil.live.settings import LiveSettings
 from vigil.live.sources import SourceRegistry
@@ -70,6 +71,7 @@ class LiveMonitor:
             if self._sources is None:
                 # Built on the first watch, not with the app: the models load only when needed.
                 self._sources = SourceRegistry(self.settings, self.known)
+                spend_cores_on_streams(self.settings)
             feed, redacted = self._feeds(spec, self.settings)
             session_id = secrets.token_hex(6)
             session = StreamSession(

@@ -55,6 +55,15 @@ class LiveSettings(Settings):
         description="Threads per backbone inference. One spends the cores on more streams: two "
         "threads cost 2.2x the CPU of one for 1.5x the speed (bench/RESULTS.md).",
     )
+    live_switch_interval_ms: float = Field(
+        default=1.0,
+        ge=0.1,
+        le=100.0,
+        description="How long a thread may hold Python's GIL while another waits for it, set "
+        "for the whole process when its first stream starts (Python's default is 5). Reader "
+        "threads take it back after every call into FFmpeg: at 1 ms, 10 720p streams kept up "
+        "in one process where at 5 they fell behind (bench/RESULTS.md).",
+    )
     live_reconnect_max_seconds: float = Field(
         default=120.0, ge=0, description="How long a dropped stream is retried before it ends."
     )

@@ -48,14 +48,6 @@ class SourceRegistry:
             raise ValueError(
                 f"unknown evidence sources {unknown} (known: {', '.join(KNOWN_SOURCES)})"
             )
-        if "weapon" in settings.live_sources:
-            try:
-                import torch
-            except ImportError:
-                pass  # without the embed extra the weapon source reports it on its first frame
-            else:
-                # Process-wide: a live process spends its cores on streams, not on one inference.
-                torch.set_num_threads(settings.live_model_threads)
         self._shared: list[EvidenceFactory] = [
             factory
             for name in settings.live_sources
