@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from nats_server import NatsServer, start_nats
 from vigil.config import Settings
 from vigil.store import Database
 
@@ -83,3 +84,19 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"the shared data folder is missing: {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A nats-server with JetStream of the test's own (skipped locally without the binary,
+    failing in CI)."""
+    server = start_nats(tmp_path / "jetstream", in_ci())
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def nats_url(nats_server: NatsServer) -> str:
+    return nats_server.url

@@ -5,45 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
-from conftest import in_ci
 from vigil.config import Settings
-from vigil.net import free_local_port
 from vigil.store import Database
 from vigil.store.models import PostRecord
 from vigil.text.posts import BadLine
 from vigil.text.scanner import PostScanner, ScanResult
 from vigil.text.settings import TextSettings
 from vigil.text.sources import scan_subject
-
-NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
-
-
-@pytest.fixture
-def nats_url(tmp_path: Path) -> Iterator[str]:
-    if not Path(NATS_SERVER).exists():
-        if in_ci():
-            pytest.fail("nats-server is not installed (scripts/test.sh installs it)")
-        pytest.skip("nats-server is not installed")
-    port = free_local_port()
-    server = subprocess.Popen(
-        [NATS_SERVER, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path / "js")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield f"nats://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def stored(db: Database) -> int:
