@@ -58,6 +58,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A throw-away PostgreSQL database, for tests that need several processes on one store."""
+    yield from _postgres_database()
+
+
+@pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(home=tmp_path / "home", database_url=database_url)
 

@@ -22,6 +22,7 @@ __all__ = [
     "consume",
     "dead_letters",
     "open_bus",
+    "open_shared_bus",
 ]
 
 
@@ -34,3 +35,11 @@ def open_bus(settings: BusSettings) -> Bus:
 
         return JetStreamBus(url, stream=settings.bus_stream, ack_wait=settings.bus_ack_wait_seconds)
     raise ValueError(f"VIGIL_BUS_URL must be memory:// or nats://..., not {url!r}")
+
+
+def open_shared_bus(settings: BusSettings) -> Bus:
+    """:func:`open_bus` for processes that hand work to each other (``vigil worker``, ``vigil
+    posts publish``): the in-process bus would leave the work in the process that put it."""
+    if settings.bus_url.startswith("memory:"):
+        raise ValueError("this needs a bus other processes share: VIGIL_BUS_URL=nats://host:4222")
+    return open_bus(settings)

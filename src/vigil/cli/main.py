@@ -16,6 +16,7 @@ from vigil.cli.review import alerts_app
 from vigil.cli.serve import serve
 from vigil.cli.train import train_app
 from vigil.cli.users import users_app
+from vigil.cli.worker import worker_command
 from vigil.config import get_settings
 from vigil.logs import configure_logging
 
@@ -58,3 +59,4 @@ app.command("watch")(watch_command)
 app.add_typer(live_app, name="live")
 app.add_typer(posts_app, name="posts")
 app.add_typer(faces_app, name="faces")
+app.command("worker")(worker_command)

@@ -1,9 +1,10 @@
-"""``vigil posts``: scan posts from files, stdin or a broker subject; show a stored post; look
-at the lexicon."""
+"""``vigil posts``: scan posts from files, stdin or a broker subject; publish them to the bus
+for workers; show a stored post; look at the lexicon."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import signal
 import sys
@@ -159,6 +160,32 @@ def monitor(
     finally:
         service.known.close()
     typer.echo(json.dumps(tally.summary()))
+
+
+@posts_app.command("publish")
+def publish(
+    source: Path = typer.Argument(..., help="A JSONL/NDJSON file of records, or - for stdin."),
+) -> None:
+    """Put each line of SOURCE on the bus's posts queue (VIGIL_BUS_URL) for `vigil worker
+    --role posts`. A line published twice within the bus's duplicate window is stored once."""
+    from vigil.bus import BusSettings, open_shared_bus
+
+    settings = BusSettings.of(get_settings())
+    try:
+        bus = open_shared_bus(settings)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="VIGIL_BUS_URL") from exc
+    published = 0
+    try:
+        with sys.stdin.buffer if str(source) == "-" else source.open("rb") as lines:
+            for line in lines:
+                record = line.strip()
+                if record:
+                    bus.publish("posts", record, msg_id=hashlib.sha256(record).hexdigest())
+                    published += 1
+    finally:
+        bus.close()
+    typer.echo(json.dumps({"published": published}))
 
 
 @posts_app.command("show")

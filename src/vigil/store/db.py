@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -37,11 +37,19 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+#: The PostgreSQL advisory lock key migrations hold ("vigil" in ASCII).
+_MIGRATION_LOCK = 0x766967696C
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema up to ``revision`` (idempotent)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Serve and workers start together: one migrates, the others wait for it and then
+            # find the schema current (the lock ends with this transaction).
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

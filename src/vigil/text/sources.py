@@ -19,11 +19,12 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from vigil.bus import Handler, Message
 from vigil.text.adapters import Format, Parsed, parse_record, read_file, read_stream
 from vigil.text.posts import BadLine, Post
 from vigil.text.scanner import PostScanner, ScanResult
@@ -182,15 +183,42 @@ async def _ensure_stream(jetstream: Any, stream: str, subject: str) -> None:
 def _decode(
     messages: list[Any], fmt: Format, platform: str | None
 ) -> tuple[list[Post], list[BadLine]]:
+    numbered = [(int(m.metadata.sequence.stream), bytes(m.data)) for m in messages]
+    return decode_records(numbered, fmt, platform)
+
+
+def decode_records(
+    records: Iterable[tuple[int, bytes]], fmt: Format, platform: str | None
+) -> tuple[list[Post], list[BadLine]]:
+    """Posts from (sequence, one JSON record) pairs; a malformed record is named by sequence."""
     posts: list[Post] = []
     bad: list[BadLine] = []
-    for message in messages:
-        sequence = int(message.metadata.sequence.stream)
+    for sequence, data in records:
         try:
-            record = json.loads(message.data)
+            record = json.loads(data)
             if not isinstance(record, dict):
                 raise ValueError("a message must hold one JSON object")
             posts += parse_record(record, fmt, platform=platform)
         except (ValueError, UnicodeDecodeError) as error:
             bad.append(BadLine(line=sequence, reason=str(error)))
     return posts, bad
+
+
+def posts_handler(
+    scanner: PostScanner,
+    fmt: Format = "vigil",
+    platform: str | None = None,
+    progress: Progress | None = None,
+) -> Handler:
+    """The ``posts`` queue's handler for :func:`vigil.bus.consume`: one JSON record per
+    message, stored and scanned in one transaction per batch. A redelivered batch finds its
+    posts already stored (by key), so a worker that died mid-batch costs time, not duplicates;
+    malformed records are reported by sequence and skipped."""
+    total = ScanResult()
+
+    def handle(messages: Sequence[Message]) -> None:
+        posts, bad = decode_records(((m.sequence, m.data) for m in messages), fmt, platform)
+        result = scanner.scan(posts)
+        _report(f"queue {messages[0].queue}", bad, total, result, progress)
+
+    return handle
