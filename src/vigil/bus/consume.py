@@ -11,6 +11,9 @@ from vigil.logs import get_logger
 
 log = get_logger(__name__)
 
+#: Seconds between tries to reach a broker that is down.
+_RETRY_SECONDS = 1.0
+
 #: Handles a batch; raises if any of it failed. Must be idempotent: a batch whose worker died
 #: before acknowledging is delivered again, whole or in part.
 Handler = Callable[[Sequence[Message]], None]
@@ -41,8 +44,15 @@ def consume(
     """
     stats = ConsumeStats()
     while not stop.is_set():
-        deliveries = bus.fetch(queue, batch, timeout)
-        live = [d for d in deliveries if not _dead_lettered(bus, d, max_deliver, stats)]
+        try:
+            deliveries = bus.fetch(queue, batch, timeout)
+            live = [d for d in deliveries if not _dead_lettered(bus, d, max_deliver, stats)]
+        except Exception:
+            # The broker is restarting or unreachable: the client reconnects; what this worker
+            # had taken and not acknowledged is delivered again after the ack wait.
+            log.warning("bus.unavailable", queue=queue, exc_info=True)
+            stop.wait(_RETRY_SECONDS)
+            continue
         if not live:
             continue
         try:
@@ -53,9 +63,18 @@ def consume(
                 _one(handler, delivery, stats)
             continue
         for delivery in live:
-            delivery.ack()
+            _settle(delivery.ack)
         stats.handled += len(live)
     return stats
+
+
+def _settle(answer: Callable[[], None]) -> None:
+    """Ack or nak; if the broker is gone the message is simply delivered again (handlers are
+    idempotent), so the worker goes on."""
+    try:
+        answer()
+    except Exception:
+        log.warning("bus.settle_failed", exc_info=True)
 
 
 def _one(handler: Handler, delivery: Delivery, stats: ConsumeStats) -> None:
@@ -69,10 +88,10 @@ def _one(handler: Handler, delivery: Delivery, stats: ConsumeStats) -> None:
             deliveries=delivery.message.deliveries,
             exc_info=True,
         )
-        delivery.nak(delay=min(30.0, 0.5 * 2**delivery.message.deliveries))
+        _settle(lambda: delivery.nak(delay=min(30.0, 0.5 * 2**delivery.message.deliveries)))
         stats.failed += 1
         return
-    delivery.ack()
+    _settle(delivery.ack)
     stats.handled += 1
 
 
