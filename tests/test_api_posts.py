@@ -87,3 +87,45 @@ def test_bad_bodies_are_refused_with_a_reason(api: Api) -> None:
         )
         assert hostile.status_code == 200
         assert [r["index"] for r in hostile.json()["rejected"]] == [1]
+
+
+def test_with_a_queue_pushes_go_to_workers_once(
+    settings: Settings, nats_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """VIGIL_TEXT_QUEUE: serve only validates and queues (202); a worker's handler stores and
+    scans; a client's retried push is queued under the same id and stored once."""
+    from vigil.bus import BusSettings, open_bus
+    from vigil.store import Database
+    from vigil.text.scanner import PostScanner
+    from vigil.text.sources import posts_handler
+
+    monkeypatch.setenv("VIGIL_BUS_URL", nats_url)
+    queued = TextSettings(**{**settings.model_dump(), "text_queue": True})
+    with running_api(queued) as api:
+        with api.client("analyst") as client:
+            first = client.post(
+                "/v1/posts", json={"posts": [*_posts(THREAT, "hello"), {"id": "x"}]}
+            )
+            retried = client.post("/v1/posts", json={"posts": _posts(THREAT)})
+        assert first.status_code == 202, first.text
+        assert (first.json()["queued"], first.json()["scanned"]) == (2, 0)
+        assert [r["index"] for r in first.json()["rejected"]] == [2]
+        assert retried.status_code == 202
+
+        bus = open_bus(BusSettings(bus_url=nats_url))
+        db = Database(queued.resolved_database_url)
+        try:
+            handle = posts_handler(PostScanner(db, queued))
+            taken = bus.fetch("posts", 10, 2.0)
+            assert sorted(d.message.id or "" for d in taken) == ["testnet:0", "testnet:1"]
+            handle([d.message for d in taken])
+            for delivery in taken:
+                delivery.ack()
+            assert bus.fetch("posts", 10, 0.5) == []
+        finally:
+            bus.close()
+            db.dispose()
+        with api.client("reviewer") as client:
+            stored = client.get("/v1/posts/testnet/0").json()
+            assert "threat_incitement" in stored["flagged"] and stored["alert_id"] is not None
+            assert client.get("/v1/posts/testnet/1").status_code == 200

@@ -34,6 +34,7 @@ from vigil.api.routes import (
     streams,
 )
 from vigil.api.settings import ApiSettings
+from vigil.bus import BusSettings, open_shared_bus
 from vigil.config import Settings
 from vigil.faces.service import FaceService
 from vigil.faces.settings import FacesSettings
@@ -106,6 +107,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if outbox is not None:
             # Waits for sends on the wire; the rest of each batch is handed back at once.
             await run_in_threadpool(outbox.close)
+        if app.state.bus is not None:
+            await run_in_threadpool(app.state.bus.close)
         if app.state.owns_known:
             known.close()
 
@@ -156,7 +159,9 @@ def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI
     app.state.sessions = ConsoleSessions(db, account_settings)
     app.state.reports = PublicReports(app.state.known, ReportSettings.of(settings))
     app.state.live = LiveMonitor(app.state.known, LiveSettings.of(settings))
-    app.state.posts = PostService(db, TextSettings.of(settings), app.state.known)
+    text_settings = TextSettings.of(settings)
+    app.state.bus = open_shared_bus(BusSettings.of(settings)) if text_settings.text_queue else None
+    app.state.posts = PostService(db, text_settings, app.state.known, bus=app.state.bus)
     app.state.faces = FaceService(db, FacesSettings.of(settings))
     install_error_handlers(app)
     install_metrics(app, db)

@@ -169,6 +169,7 @@ def publish(
     """Put each line of SOURCE on the bus's posts queue (VIGIL_BUS_URL) for `vigil worker
     --role posts`. A line published twice within the bus's duplicate window is stored once."""
     from vigil.bus import BusSettings, open_shared_bus
+    from vigil.text.service import QUEUE
 
     settings = BusSettings.of(get_settings())
     try:
@@ -181,7 +182,7 @@ def publish(
             for line in lines:
                 record = line.strip()
                 if record:
-                    bus.publish("posts", record, msg_id=hashlib.sha256(record).hexdigest())
+                    bus.publish(QUEUE, record, msg_id=hashlib.sha256(record).hexdigest())
                     published += 1
     finally:
         bus.close()

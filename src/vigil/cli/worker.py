@@ -14,6 +14,8 @@ from vigil.cli.posts import _check_format, _service, _settings, _Tally
 
 
 class Role(StrEnum):
+    """A role is the bus queue its workers take from."""
+
     posts = "posts"
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from vigil.bus import Bus
 from vigil.hashing import KnownContent
 from vigil.store import Database
 from vigil.store.models import PostRecord
@@ -19,14 +20,19 @@ from vigil.text.attachments import AttachmentReader
 from vigil.text.posts import BadLine, Post
 from vigil.text.settings import TextSettings
 
+#: The bus queue posts go on for `vigil worker --role posts`.
+QUEUE = "posts"
+
 if TYPE_CHECKING:
     from vigil.text.scanner import PostScanner, ScanResult
 
 
 @dataclass
 class PushResult:
-    result: ScanResult
+    #: None when the posts were queued for workers rather than scanned.
+    result: ScanResult | None
     rejected: list[BadLine] = field(default_factory=list)
+    queued: int = 0
 
 
 class PostService:
@@ -37,14 +43,17 @@ class PostService:
         known: KnownContent | None = None,
         *,
         export_dir: Path | None = None,
+        bus: Bus | None = None,
     ) -> None:
         """``export_dir``: the folder of the export being scanned, the only place a post's
         local attachment paths may point into (None: local paths are refused, as for pushed
-        posts, which have no business naming files on vigil's disk)."""
+        posts, which have no business naming files on vigil's disk). ``bus``: where pushes go
+        instead of the scanner (``text_queue``), for ``vigil worker --role posts``."""
         self.db = db
         self.settings = settings
         self.known = known
         self.export_dir = export_dir
+        self.bus = bus
         self._scanner: PostScanner | None = None
         self._lock = threading.Lock()
 
@@ -71,8 +80,8 @@ class PostService:
     def push(
         self, records: list[dict[str, Any]], fmt: Format, platform: str | None = None
     ) -> PushResult:
-        """Scan posts given as JSON records; a record that is not a post is rejected with its
-        index (``BadLine.line``, 0-based) and the rest go on."""
+        """Scan posts given as JSON records (or queue them, with a bus); a record that is not a
+        post is rejected with its index (``BadLine.line``, 0-based) and the rest go on."""
         posts: list[Post] = []
         rejected: list[BadLine] = []
         for index, record in enumerate(records):
@@ -80,6 +89,12 @@ class PostService:
                 posts += parse_record(record, fmt, platform=platform)
             except ValueError as error:
                 rejected.append(BadLine(line=index, reason=str(error)))
+        if self.bus is not None:
+            # The post as vigil's own record format, which the worker reads by default; its key
+            # as the message id, so a client's retried push is queued once.
+            for post in posts:
+                self.bus.publish(QUEUE, post.model_dump_json().encode(), msg_id=post.key)
+            return PushResult(None, rejected, queued=len(posts))
         scanner = self.scanner()
         with self._lock:
             return PushResult(scanner.scan(posts), rejected)

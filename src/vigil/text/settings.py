@@ -56,6 +56,13 @@ class TextSettings(Settings):
         description="Download attachments given as URLs (through the SSRF guard); off by "
         "default, since it makes vigil fetch addresses a post chose.",
     )
+    text_queue: bool = Field(
+        default=False,
+        description="`POST /v1/posts` puts the posts on the bus's posts queue (VIGIL_BUS_URL, "
+        "a bus other processes share) for `vigil worker --role posts` instead of scanning them "
+        "in the request: `vigil serve` stays stateless and scanning scales with the workers. "
+        "The response then counts posts queued, not scanned.",
+    )
     text_max_push_posts: int = Field(
         default=1_000, ge=1, le=100_000, description="Posts per `POST /v1/posts` request."
     )

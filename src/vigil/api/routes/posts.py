@@ -13,7 +13,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -44,6 +44,9 @@ class Rejected(BaseModel):
 
 
 class PushOut(BaseModel):
+    queued: int = Field(
+        default=0, description="Posts put on the bus for workers (VIGIL_TEXT_QUEUE); 0 otherwise."
+    )
     scanned: int = Field(description="New posts scanned and stored.")
     duplicates: int = Field(description="Posts already stored (a retried push), skipped.")
     alerts: int = Field(description="Alerts raised for single posts.")
@@ -92,10 +95,12 @@ Posts = Annotated[PostService, Depends(service)]
 )
 async def push(
     request: Request,
+    response: Response,
     _: Annotated[Principal, Depends(Require("post:push"))],
     posts: Posts,
 ) -> PushOut:
-    """Scan a batch of posts; flagged ones go to the review queue."""
+    """Scan a batch of posts; flagged ones go to the review queue. With VIGIL_TEXT_QUEUE the
+    posts go on the bus for workers instead (202, counted as ``queued``)."""
     settings = posts.settings
     body = await read_capped(request, settings.text_max_push_bytes)
     try:
@@ -109,7 +114,20 @@ async def push(
             413, "too_many_posts", f"at most {settings.text_max_push_posts} posts per request"
         )
     pushed = await run_in_threadpool(posts.push, batch.posts, batch.format, batch.platform)
+    rejected = [Rejected(index=bad.line, reason=bad.reason) for bad in pushed.rejected]
     result = pushed.result
+    if result is None:
+        response.status_code = 202
+        return PushOut(
+            queued=pushed.queued,
+            scanned=0,
+            duplicates=0,
+            alerts=0,
+            campaign_alerts=0,
+            flagged={},
+            alert_ids={},
+            rejected=rejected,
+        )
     return PushOut(
         scanned=result.scanned,
         duplicates=result.duplicates,
@@ -117,7 +135,7 @@ async def push(
         campaign_alerts=result.campaign_alerts,
         flagged=dict(result.flagged),
         alert_ids=result.alert_ids,
-        rejected=[Rejected(index=bad.line, reason=bad.reason) for bad in pushed.rejected],
+        rejected=rejected,
     )
 
 
