@@ -3,7 +3,8 @@
 The database is the record; indexes are caches. :meth:`SignalIndexSet.refresh` adds new signal
 rows to in-memory deltas, searchable at once. :meth:`SignalIndexSet.compact` rebuilds everything
 from the database (dropping deleted rows), writes a snapshot into ``index_dir`` and swaps it in;
-it runs in a background thread by itself once ``compact_after`` rows have arrived, and queries
+it runs in a background thread by itself once about ``compact_after`` rows have arrived (each
+process picks its own point within +-20 %, so matchers do not rebuild all at once), and queries
 never wait for it.
 
 New rows are found by ``EntrySignal.id``, but ids do not become visible in order: on PostgreSQL a
@@ -27,6 +28,7 @@ import bisect
 import json
 import logging
 import os
+import random
 import shutil
 import tempfile
 import threading
@@ -145,7 +147,10 @@ class SignalIndexSet:
     ) -> None:
         self._db = db
         self._dir = index_dir
-        self._compact_after = compact_after
+        # Matchers that started together and see the same rows would all rebuild from the
+        # database at the same moment (the anchor's thundering herd); each takes its own point
+        # within +-20 % instead.
+        self._compact_after = max(1, round(compact_after * random.uniform(0.8, 1.2)))
         self._gap_grace = gap_grace
         self._indexes: dict[str, SignalTypeIndex] = {}
         self._high_water = 0
