@@ -31,10 +31,11 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path, PurePath
+from pathlib import Path
 
+from vigil.files import ContentRefused, DownloadError, fetched, file_inside
 from vigil.hashing import KnownContent, Match, Media, MediaError, MediaLimits
-from vigil.net import DownloadError, IPNetwork, UnresolvedHost, UrlRefused, download
+from vigil.net import IPNetwork
 from vigil.ocr import read_lines
 from vigil.text.posts import Attachment, Post
 
@@ -50,10 +51,6 @@ class AttachmentFinding:
     matches: list[Match]
     #: Why the image could not be read; None when it was.
     error: str | None = None
-
-
-class _Refused(Exception):
-    """An attachment this reader will not open, with the reason."""
 
 
 class AttachmentReader:
@@ -100,50 +97,26 @@ class AttachmentReader:
         try:
             with self._local_file(attachment) as path:
                 return self._examine(attachment, path)
-        except (_Refused, UrlRefused, UnresolvedHost, DownloadError) as exc:
+        except (ContentRefused, DownloadError) as exc:
             log.info("attachment %s not read: %s", attachment.path or attachment.url, exc)
             return AttachmentFinding(attachment, "", [], str(exc))
 
     @contextmanager
     def _local_file(self, attachment: Attachment) -> Iterator[Path]:
         if attachment.path:
-            yield self._export_file(attachment.path)
+            yield file_inside(self.base_dir, attachment.path, "the export folder")
         elif attachment.url:
             if not self.fetch_urls:
-                raise _Refused("URL attachments are not fetched (fetch_urls is off)")
-            path = download(
+                raise ContentRefused("URL attachments are not fetched (fetch_urls is off)")
+            with fetched(
                 attachment.url,
                 allow=self.url_allow,
                 max_bytes=self.limits.max_bytes,
                 timeout=self.fetch_timeout,
-            )
-            try:
+            ) as path:
                 yield path
-            finally:
-                path.unlink(missing_ok=True)
         else:
-            raise _Refused("the attachment has neither a path nor a URL")
-
-    def _export_file(self, raw: str) -> Path:
-        """``raw`` inside the export folder, or :class:`_Refused`."""
-        if self.base_dir is None:
-            raise _Refused("local paths are not read here (no export folder)")
-        relative = PurePath(raw)
-        if relative.is_absolute():
-            raise _Refused(f"{raw!r} is an absolute path: only paths inside the export are read")
-        if ".." in relative.parts:
-            raise _Refused(f"{raw!r} leaves the export folder")
-        try:
-            path = (self.base_dir / relative).resolve()
-            inside = path.is_relative_to(self.base_dir)
-            is_file = inside and path.is_file()
-        except (OSError, ValueError) as exc:  # a NUL byte, a loop of links
-            raise _Refused(f"{raw!r} cannot be opened: {exc}") from None
-        if not inside:
-            raise _Refused(f"{raw!r} is a link that leads out of the export folder")
-        if not is_file:
-            raise _Refused(f"{raw!r} is not a file in the export")
-        return path
+            raise ContentRefused("the attachment has neither a path nor a URL")
 
     def _examine(self, attachment: Attachment, path: Path) -> AttachmentFinding:
         try:
@@ -153,7 +126,9 @@ class AttachmentReader:
             rgb = media.image_rgb(draft_size=self.ocr_max_side) if self.ocr else None
         except MediaError as exc:
             # The message names the file read: a temporary one for a download.
-            raise _Refused(str(exc).replace(str(path), attachment.path or attachment.url)) from None
+            raise ContentRefused(
+                str(exc).replace(str(path), attachment.path or attachment.url)
+            ) from None
         text = ""
         if rgb is not None:
             text = "\n".join(read_lines(rgb, self.ocr_max_side, self.min_confidence))
