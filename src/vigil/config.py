@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 512 * 1024 * 1024
     max_image_pixels: int = 64_000_000
     max_video_seconds: float = 6 * 3600.0
+    media_queue_dir: Path | None = Field(
+        default=None,
+        description="The shared folder `vigil worker --role media` reads `path` items from "
+        "(relative to it); without it only `url` items are taken.",
+    )
+    media_fetch_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Longest download of a media queue item's URL."
+    )
 
     # Matching defaults (ANCHORS.md: Meta's recommended PDQ operating point).
     pdq_threshold: int = 31

@@ -9,50 +9,69 @@ from enum import StrEnum
 
 import typer
 
-from vigil.bus import BusSettings, consume, open_shared_bus
+from vigil.bus import BusSettings, Handler, consume, open_shared_bus
 from vigil.cli.posts import _check_format, _service, _settings, _Tally
+from vigil.hashing import KnownContent
 
 
 class Role(StrEnum):
     """A role is the bus queue its workers take from."""
 
     posts = "posts"
+    media = "media"
 
 
 def worker_command(
     role: Role = typer.Option(
-        ..., "--role", help="The queue to work on: posts (media, live and faces are not built yet)."
+        ...,
+        "--role",
+        help="The queue to work on: posts (JSON records) or media (uploads to match); live and "
+        "faces workers are not built yet.",
     ),
-    fmt: str = typer.Option("vigil", "--format", help="vigil, x or telegram (one record each)."),
-    platform: str | None = typer.Option(None, help="Platform name where the format has none."),
+    fmt: str = typer.Option("vigil", "--format", help="posts: vigil, x or telegram records."),
+    platform: str | None = typer.Option(None, help="posts: platform where the format has none."),
 ) -> None:
     """Take batches from the bus (VIGIL_BUS_URL) until SIGTERM or Ctrl-C. Every message is
     handled at least once and handling is idempotent, so any number of workers can share a
     queue and one can be killed at any moment."""
-    from vigil.text.sources import posts_handler
-
-    format_ = _check_format(fmt)
     settings = _settings()
     bus_settings = BusSettings.of(settings)
     try:
         bus = open_shared_bus(bus_settings)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="VIGIL_BUS_URL") from exc
-    service = _service(settings)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     tally = _Tally()
+    known: KnownContent
+    handler: Handler
+    if role is Role.posts:
+        from vigil.text.sources import posts_handler
+
+        service = _service(settings)
+        known = service.known
+        handler = posts_handler(service.scanner(), _check_format(fmt), platform, tally)
+        batch = bus_settings.bus_batch
+    else:
+        from vigil.review.media_queue import media_handler
+
+        known = KnownContent(settings)
+        handler = media_handler(known, settings)
+        # One upload at a time: a failed batch is handled again item by item, which would
+        # hash and match the finished uploads of the batch a second time.
+        batch = 1
     try:
         stats = consume(
             bus,
             role.value,
-            posts_handler(service.scanner(), format_, platform, tally),
+            handler,
             stop=stop,
-            batch=bus_settings.bus_batch,
+            batch=batch,
             max_deliver=bus_settings.bus_max_deliver,
         )
     finally:
         bus.close()
-        service.known.close()
-    typer.echo(json.dumps({**tally.summary(), "failed": stats.failed, "dead": stats.dead}))
+        known.close()
+    summary = tally.summary() if role is Role.posts else {"handled": stats.handled}
+    typer.echo(json.dumps({**summary, "failed": stats.failed, "dead": stats.dead}))

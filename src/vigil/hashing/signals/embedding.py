@@ -20,6 +20,7 @@ import binascii
 import contextlib
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, ClassVar, NamedTuple, cast
@@ -85,7 +86,11 @@ def _traced_pooling(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Te
             return features.mean(dim=(2, 3))
 
     example = torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE)
-    with torch.no_grad():
+    # torch 2.13 marks TorchScript deprecated in favour of torch.compile, which needs a C
+    # compiler at run time and minutes of compiling; torch is pinned (pyproject.toml), so this
+    # keeps working until the pin moves, when it is to be revisited.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
         traced = torch.jit.freeze(torch.jit.trace(Pooled(model).eval(), example))  # type: ignore[no-untyped-call]
     return cast(Callable[[torch.Tensor], torch.Tensor], traced)
 
