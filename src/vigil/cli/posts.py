@@ -162,6 +162,41 @@ def monitor(
     typer.echo(json.dumps(tally.summary()))
 
 
+@posts_app.command("kafka")
+def kafka(
+    bootstrap: str = typer.Argument(..., help="Kafka bootstrap servers, host:port[,host:port]."),
+    topic: str = typer.Argument(..., help="The topic posts are produced to."),
+    group: str = typer.Option("vigil-posts", help="The consumer group (offsets are its)."),
+    fmt: str = typer.Option("vigil", "--format", help="vigil, x or telegram (one record each)."),
+    platform: str | None = typer.Option(None, help="Platform name where the format has none."),
+) -> None:
+    """Follow a Kafka topic until interrupted, for platforms that already run Kafka: one JSON
+    record per message, offsets committed once their batch is stored."""
+    from vigil.text.sources import scan_kafka
+
+    format_ = _check_format(fmt)
+    settings = _settings()
+    service = _service(settings)
+    tally = _Tally()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        scan_kafka(
+            service.scanner(),
+            bootstrap,
+            topic,
+            group=group,
+            fmt=format_,
+            platform=platform,
+            stop=stop,
+            progress=tally,
+        )
+    finally:
+        service.known.close()
+    typer.echo(json.dumps(tally.summary()))
+
+
 @posts_app.command("publish")
 def publish(
     source: Path = typer.Argument(..., help="A JSONL/NDJSON file of records, or - for stdin."),

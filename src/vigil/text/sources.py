@@ -1,5 +1,6 @@
-"""Where posts come from: a file (once, or followed as it grows), stdin, or a NATS JetStream
-subject. Each loop hands batches to one :class:`~vigil.text.scanner.PostScanner`.
+"""Where posts come from: a file (once, or followed as it grows), stdin, a NATS JetStream
+subject, a Kafka topic, or vigil's own posts queue on the bus. Each loop hands batches to one
+:class:`~vigil.text.scanner.PostScanner`.
 
 Nothing is lost and nothing is done twice in effect:
 
@@ -7,8 +8,8 @@ Nothing is lost and nothing is done twice in effect:
   restart resumes exactly there; an incomplete last line (a writer mid-append) is left for the
   next read. A file that shrank was rotated or truncated: it is read again from the start (the
   posts already stored are skipped by key).
-- A broker message is acknowledged only after its batch committed; a redelivery finds its posts
-  already stored.
+- A broker message is acknowledged (a Kafka offset committed) only after its batch committed; a
+  redelivery finds its posts already stored.
 - Malformed lines and messages are reported with where they were (line number and byte
   position, or stream sequence) and skipped.
 """
@@ -168,6 +169,57 @@ async def scan_subject(
             _report(subject, bad, total, result, progress)
     finally:
         await client.drain()
+    return total
+
+
+def scan_kafka(
+    scanner: PostScanner,
+    bootstrap: str,
+    topic: str,
+    *,
+    group: str,
+    fmt: Format = "vigil",
+    platform: str | None = None,
+    stop: threading.Event,
+    progress: Progress | None = None,
+    options: dict[str, str | int] | None = None,
+) -> ScanResult:
+    """Consume ``topic`` in the consumer group ``group`` until ``stop`` is set: one JSON record
+    per message; offsets are committed after the batch they end is stored, so a consumer that
+    dies re-reads at most one batch, whose posts are then found stored (by key). Malformed
+    messages are reported by offset and skipped. ``options`` go to the Kafka client as they
+    are (security settings, timeouts)."""
+    from confluent_kafka import Consumer, KafkaError
+
+    total = ScanResult()
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            **(options or {}),
+        }
+    )
+    try:
+        consumer.subscribe([topic])
+        while not stop.is_set():
+            messages = consumer.consume(scanner.settings.text_batch_size, timeout=1.0)
+            records = []
+            for message in messages:
+                error = message.error()
+                if error is None:
+                    records.append((int(message.offset() or 0), bytes(message.value() or b"")))
+                elif error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("kafka %s: %s", topic, error)
+            if not records:
+                continue
+            posts, bad = decode_records(records, fmt, platform)
+            result = scanner.scan(posts)
+            consumer.commit(asynchronous=False)
+            _report(f"topic {topic} offset", bad, total, result, progress)
+    finally:
+        consumer.close()
     return total
 
 
