@@ -15,9 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +22,7 @@ from pathlib import Path
 from PIL import Image
 from sqlalchemy import func, select, update
 
-from scale_posts import database, nats_server, proc_stat
+from scale_posts import Workload, database, nats_server, run_workers
 from vigil.bus import BusSettings, open_bus
 from vigil.config import Settings
 from vigil.hashing import KnownContent
@@ -85,9 +82,7 @@ def baseline(items: int, names: list[str], folder: Path, tmp: Path) -> float:
     return items / seconds
 
 
-def measure(
-    workers: int, items: int, names: list[str], folder: Path, tmp: Path
-) -> tuple[float, float, list[float]]:
+def measure(workers: int, items: int, names: list[str], folder: Path, tmp: Path) -> Workload:
     with database() as url, nats_server(tmp / f"js{workers}") as bus_url:
         banked(url, tmp / f"bank{workers}", folder, names)
         bus = open_bus(BusSettings(bus_url=bus_url))
@@ -102,28 +97,10 @@ def measure(
             "VIGIL_BUS_URL": bus_url,
             "VIGIL_MEDIA_QUEUE_DIR": str(folder),
         }
-        command = [sys.executable, "-m", "vigil", "worker", "--role", "media"]
-        procs = [
-            subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for _ in range(workers)
-        ]
         db = Database(url)
-        try:
-            tenth = None
-            while (count := alerts(db)) < items:
-                if tenth is None and count >= items // 10:
-                    tenth = time.perf_counter()
-                time.sleep(0.1)
-            done = time.perf_counter()
-            stats = [proc_stat(p.pid) for p in procs]
-        finally:
-            for proc in procs:
-                proc.send_signal(signal.SIGTERM)
-            for proc in procs:
-                proc.wait(timeout=60)
-            db.dispose()
-    assert tenth is not None
-    return 0.9 * items / (done - tenth), sum(c for c, _ in stats), [r for _, r in stats]
+        workload = run_workers(env, "media", workers, lambda: alerts(db), items)
+        db.dispose()
+    return workload
 
 
 def main() -> None:
@@ -138,7 +115,7 @@ def main() -> None:
         folder.mkdir()
         names = photos(folder)
         base = baseline(args.items, names, folder, tmp)
-        runs = [(n, *measure(n, args.items, names, folder, tmp)) for n in args.workers]
+        runs = [(n, measure(n, args.items, names, folder, tmp)) for n in args.workers]
     lines = [
         "# Uploads through the media queue: workers vs one process",
         "",
@@ -153,10 +130,11 @@ def main() -> None:
         "|---|---|---|---|---|",
         f"| one process, no bus | {base:,.1f} | 1.00x | - | - |",
     ]
-    for workers, rate, cpu, rss in runs:
+    for workers, load in runs:
+        rate = 0.9 * args.items / load.steady_s
         lines.append(
             f"| {workers} worker{'s' if workers > 1 else ''} | {rate:,.1f} | {rate / base:.2f}x "
-            f"| {cpu:.0f} | {', '.join(f'{r:,.0f} MB' for r in rss)} |"
+            f"| {load.cpu_s:.0f} | {', '.join(f'{r:,.0f} MB' for r in load.peak_rss_mb)} |"
         )
     report = "\n".join(lines) + "\n"
     print(report)

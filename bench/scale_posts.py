@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,13 +48,11 @@ class Run:
     workers: int
     posts: int
     publish_s: float
-    steady_s: float
-    cpu_s: float
-    peak_rss_mb: list[float]
+    workload: Workload
 
     @property
     def rate(self) -> float:
-        return 0.9 * self.posts / self.steady_s
+        return 0.9 * self.posts / self.workload.steady_s
 
 
 @contextmanager
@@ -115,34 +113,43 @@ def measure(workers: int, feed: Path, posts: int, tmp: Path) -> Run:
             capture_output=True,
         )
         publish_s = time.perf_counter() - started
-        command = [sys.executable, "-m", "vigil", "worker", "--role", "posts"]
-        procs = [
-            subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for _ in range(workers)
-        ]
-        try:
-            tenth = None
-            while (count := stored(db)) < posts:
-                if tenth is None and count >= posts // 10:
-                    tenth = time.perf_counter()
-                time.sleep(0.1)
-            done = time.perf_counter()
-            stats = [proc_stat(p.pid) for p in procs]
-        finally:
-            for proc in procs:
-                proc.send_signal(signal.SIGTERM)
-            for proc in procs:
-                proc.wait(timeout=60)
-            db.dispose()
+        workload = run_workers(env, "posts", workers, lambda: stored(db), posts)
+        db.dispose()
+    return Run(workers, posts, publish_s, workload)
+
+
+@dataclass
+class Workload:
+    steady_s: float
+    cpu_s: float
+    peak_rss_mb: list[float]
+
+
+def run_workers(
+    env: dict[str, str], role: str, workers: int, done: Callable[[], int], total: int
+) -> Workload:
+    """Run ``workers`` ``vigil worker --role ROLE`` processes until ``done()`` reaches
+    ``total``; the steady-state time runs from 10 % of ``total`` to the end."""
+    command = [sys.executable, "-m", "vigil", "worker", "--role", role]
+    procs = [
+        subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(workers)
+    ]
+    try:
+        tenth = None
+        while (count := done()) < total:
+            if tenth is None and count >= total // 10:
+                tenth = time.perf_counter()
+            time.sleep(0.1)
+        finished = time.perf_counter()
+        stats = [proc_stat(p.pid) for p in procs]
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=60)
     assert tenth is not None
-    return Run(
-        workers,
-        posts,
-        publish_s,
-        done - tenth,
-        sum(cpu for cpu, _ in stats),
-        [rss for _, rss in stats],
-    )
+    return Workload(finished - tenth, sum(c for c, _ in stats), [r for _, r in stats])
 
 
 def baseline(feed: Path, posts: int, tmp: Path) -> float:
@@ -191,8 +198,9 @@ def main() -> None:
     for run in runs:
         lines.append(
             f"| {run.workers} worker{'s' if run.workers > 1 else ''} | {run.rate:,.0f} "
-            f"| {run.rate / base:.2f}x | {run.posts / run.publish_s:,.0f} | {run.cpu_s:.0f} "
-            f"| {', '.join(f'{rss:,.0f} MB' for rss in run.peak_rss_mb)} |"
+            f"| {run.rate / base:.2f}x | {run.posts / run.publish_s:,.0f} "
+            f"| {run.workload.cpu_s:.0f} "
+            f"| {', '.join(f'{rss:,.0f} MB' for rss in run.workload.peak_rss_mb)} |"
         )
     report = "\n".join(lines) + "\n"
     print(report)
