@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from nats_server import NatsServer, start_nats
+from postgres_server import PostgresServer, start_postgres
 from vigil.config import Settings
 from vigil.store import Database
 
@@ -106,3 +107,14 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 @pytest.fixture
 def nats_url(nats_server: NatsServer) -> str:
     return nats_server.url
+
+
+@pytest.fixture
+def private_postgres(tmp_path: Path) -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster of the test's own, which it may stop and start under running
+    processes (skipped locally without PostgreSQL's programs, failing in CI)."""
+    server = start_postgres(tmp_path, in_ci())
+    try:
+        yield server
+    finally:
+        server.remove()

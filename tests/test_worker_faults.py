@@ -1,135 +1,152 @@
 """Scale-out under faults (issue 7): posts on NATS JetStream, two ``vigil worker --role posts``
-processes on one PostgreSQL database, one of them killed with SIGKILL while it works. Every post
-is stored once and every alert raised once: the same alerts as one process scanning the same
-posts without any fault."""
+processes on one PostgreSQL database, and while they work one of them is killed with SIGKILL,
+or the NATS server is restarted, or the PostgreSQL server is. Every time, every post is stored
+once and every alert raised once: the same alerts as one process scanning the same posts
+without any fault."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
-from conftest import SHARED_DATA
 from nats_server import NatsServer
+from postgres_server import PostgresServer
+from vigil.bus.jetstream import JetStreamBus
 from vigil.store import Database
-from vigil.store.models import Alert, PostRecord
-from vigil.text.scanner import PostScanner
-from vigil.text.settings import TextSettings
-from vigil.text.sources import decode_records
+from worker_cluster import (
+    Outcome,
+    Worker,
+    final_outcome,
+    publish,
+    records,
+    reference,
+    stored,
+    stream_messages,
+    wait_for,
+)
 
-POSTS = 300
-ACK_WAIT = 3.0
-
-
-def records() -> list[bytes]:
-    """Real, distinct posts (hateful and not) from ETHOS, as the vigil post format."""
-    lines = (SHARED_DATA / "text" / "ethos.jsonl").read_text(encoding="utf-8").splitlines()
-    rows = [json.loads(line) for line in lines[:POSTS]]
-    return [
-        json.dumps(
-            {"id": row["id"], "platform": "net", "author_ref": f"u{i % 9}", "text": row["text"]}
-        ).encode()
-        for i, row in enumerate(rows)
-    ]
+POSTS = 200
+#: How long a server stays down.
+DOWN_SECONDS = 3.0
 
 
-def alerted(db: Database) -> tuple[int, set[str]]:
-    """Posts stored, and the keys of those with an alert."""
-    with db.session() as session:
-        stored = int(session.scalar(select(func.count()).select_from(PostRecord)) or 0)
-        keys = set(session.scalars(select(PostRecord.key).where(PostRecord.alert_id.is_not(None))))
-    return stored, keys
+@pytest.fixture(scope="module")
+def posts(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[bytes], Outcome]:
+    """The posts, and what one process makes of them without any fault (scanned once for all
+    the tests here: it costs as much as the workers' whole run)."""
+    payloads = records(POSTS)
+    return payloads, reference(payloads, tmp_path_factory.mktemp("reference"))
 
 
-def alert_count(db: Database) -> int:
-    with db.session() as session:
-        return int(session.scalar(select(func.count()).select_from(Alert)) or 0)
-
-
-def worker(home: Path, database_url: str, bus_url: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "VIGIL_HOME": str(home),
-        "VIGIL_DATABASE_URL": database_url,
-        "VIGIL_BUS_URL": bus_url,
-        "VIGIL_BUS_ACK_WAIT_SECONDS": str(ACK_WAIT),
-        "VIGIL_BUS_BATCH": "10",
-    }
-    command = [sys.executable, "-m", "vigil", "worker", "--role", "posts"]
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-
-
-def wait_for(condition: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.2)
-    pytest.fail("timed out")
+def same_as_reference(got: Outcome, want: Outcome) -> None:
+    assert got.stored == want.stored  # every post stored, once (the key is unique)
+    assert got.alerted == want.alerted  # no alert lost, none raised for the wrong post
+    assert got.alerts == want.alerts  # none raised twice
 
 
 def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
-    nats_server: NatsServer, postgres_url: str, tmp_path: Path
+    posts: tuple[list[bytes], Outcome], nats_server: NatsServer, postgres_url: str, tmp_path: Path
 ) -> None:
-    payloads = records()
-    reference_db = Database(f"sqlite:///{tmp_path / 'reference.db'}")
-    reference = PostScanner(reference_db, TextSettings(home=tmp_path / "reference"))
-    posts, bad = decode_records(enumerate(payloads), "vigil", None)
-    assert not bad
-    reference.scan(posts)
-    want_stored, want_alerted = alerted(reference_db)
-    want_alerts = alert_count(reference_db)
-    assert want_stored == POSTS and len(want_alerted) > 20  # the data has alerts to lose
-
+    payloads, want = posts
     db = Database(postgres_url)  # migrated once here; the workers find it current
-    feed = tmp_path / "posts.jsonl"
-    feed.write_bytes(b"\n".join(payloads) + b"\n")
-    published = subprocess.run(
-        [sys.executable, "-m", "vigil", "posts", "publish", str(feed)],
-        env={
-            **os.environ,
-            "VIGIL_HOME": str(tmp_path / "publisher"),
-            "VIGIL_BUS_URL": nats_server.url,
-        },
-        capture_output=True,
-        check=True,
-        timeout=120,
-    )
-    assert json.loads(published.stdout) == {"published": POSTS}
-
-    doomed = worker(tmp_path / "a", postgres_url, nats_server.url)
-    survivor = worker(tmp_path / "b", postgres_url, nats_server.url)
+    publish(payloads, nats_server.url, tmp_path)
+    doomed = Worker(tmp_path / "a", postgres_url, nats_server.url)
+    survivor = Worker(tmp_path / "b", postgres_url, nats_server.url)
     try:
-        wait_for(lambda: alerted(db)[0] >= POSTS // 5, timeout=180)
-        doomed.send_signal(signal.SIGKILL)  # no goodbye: its batch stays unacknowledged
-        doomed.wait(timeout=10)
-        wait_for(lambda: alerted(db)[0] >= POSTS, timeout=180)
-        time.sleep(ACK_WAIT + 1)  # redeliveries of the killed worker's batch come and go
-        survivor.send_signal(signal.SIGTERM)
-        out, _ = survivor.communicate(timeout=60)
+        wait_for(lambda: stored(db) >= POSTS // 5, 180, "the workers to store posts")
+        doomed.kill()
+        wait_for(lambda: stream_messages(nats_server.url) == 0, 180, "every post acknowledged")
+        summary = survivor.stop()
     finally:
-        for process in (doomed, survivor):
-            if process.poll() is None:
-                process.kill()
+        for worker in (doomed, survivor):
+            worker.ensure_dead()
         db.dispose()
-        reference_db.dispose()
-    assert survivor.returncode == 0
-    summary = json.loads(out.decode().strip().splitlines()[-1])
     assert summary["dead"] == 0 and summary["failed"] == 0
+    same_as_reference(final_outcome(postgres_url), want)
 
+
+def test_workers_ride_out_a_nats_restart(
+    posts: tuple[list[bytes], Outcome], nats_server: NatsServer, postgres_url: str, tmp_path: Path
+) -> None:
+    payloads, want = posts
     db = Database(postgres_url)
+    publish(payloads, nats_server.url, tmp_path)
+    workers = [Worker(tmp_path / name, postgres_url, nats_server.url) for name in "ab"]
     try:
-        stored, got_alerted = alerted(db)
-        alerts = alert_count(db)
+        wait_for(lambda: stored(db) >= POSTS // 5, 180, "the workers to store posts")
+        nats_server.stop()  # SIGTERM; the workers' fetches and acks meet a closed port
+        time.sleep(DOWN_SECONDS)
+        before_restart = stored(db)
+        nats_server.start()  # same port, same store
+        wait_for(lambda: stream_messages(nats_server.url) == 0, 180, "every post acknowledged")
+        summaries = [worker.stop() for worker in workers]
     finally:
+        for worker in workers:
+            worker.ensure_dead()
         db.dispose()
-    assert stored == POSTS
-    assert got_alerted == want_alerted  # no alert lost
-    assert alerts == want_alerts  # none raised twice
+    assert before_restart < POSTS  # the restart came mid-stream
+    assert all(s["dead"] == 0 and s["failed"] == 0 for s in summaries), summaries
+    # Each post was scanned and committed by one worker; a redelivered one was found stored.
+    assert sum(s["scanned"] for s in summaries) == POSTS
+    same_as_reference(final_outcome(postgres_url), want)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="JetStreamBus.fetch: pull requests made while NATS is down are buffered by the "
+    "client and all sent on reconnect; the messages they bring land in the subscription's "
+    "queue and the next fetch returns every one of them, far more than its batch, and other "
+    "workers get none of them",
+)
+def test_a_fetch_after_a_nats_restart_takes_no_more_than_its_batch(
+    nats_server: NatsServer,
+) -> None:
+    bus = JetStreamBus(nats_server.url, ack_wait=30.0)
+    try:
+        for i in range(100):
+            bus.publish("posts", str(i).encode())
+        assert len(bus.fetch("posts", 10, 1.0)) == 10
+        nats_server.stop()
+        for _ in range(5):  # the consume loop goes on asking while the server is down
+            assert bus.fetch("posts", 10, 1.0) == []
+        nats_server.start()
+        wait_for(lambda: bool(bus._client.is_connected), 30, "the client to reconnect")
+        time.sleep(1.0)
+        taken = bus.fetch("posts", 10, 1.0)
+    finally:
+        bus.close()
+    assert 0 < len(taken) <= 10
+
+
+def test_workers_ride_out_a_postgresql_restart(
+    posts: tuple[list[bytes], Outcome],
+    nats_server: NatsServer,
+    private_postgres: PostgresServer,
+    tmp_path: Path,
+) -> None:
+    url = private_postgres.url
+    payloads, want = posts
+    db = Database(url)
+    publish(payloads, nats_server.url, tmp_path)
+    workers = [Worker(tmp_path / name, url, nats_server.url) for name in "ab"]
+    try:
+        wait_for(lambda: stored(db) >= POSTS // 5, 180, "the workers to store posts")
+        at_stop = stored(db)
+        private_postgres.stop("fast")  # open transactions are rolled back, sessions cut
+        while_down = stored(db)
+        time.sleep(DOWN_SECONDS)  # the workers go on taking batches, which fail
+        private_postgres.start()
+        wait_for(lambda: stream_messages(nats_server.url) == 0, 180, "every post acknowledged")
+        summaries = [worker.stop() for worker in workers]
+    finally:
+        for worker in workers:
+            worker.ensure_dead()
+        db.dispose()
+    assert at_stop < POSTS  # the restart came mid-stream
+    assert while_down == 0  # (no answer) the database really was down
+    assert all(s["dead"] == 0 for s in summaries), summaries  # no post given up on
+    # The outage did reach the workers: a batch's transaction was cut or could not start.
+    assert any("bus.batch_failed" in worker.log.read_text() for worker in workers)
+    same_as_reference(final_outcome(url), want)
