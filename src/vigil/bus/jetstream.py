@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -53,12 +54,23 @@ class JetStreamBus:
     def fetch(self, queue: str, batch: int, timeout: float) -> list[Delivery]:
         from nats.errors import TimeoutError as FetchTimeout
 
+        if not self._client.is_connected:
+            # A pull request made now would wait in the client's buffer and go out with every
+            # other one on reconnect, each answered with a batch: one worker would take the
+            # backlog. Nothing is asked for until the client is back.
+            time.sleep(timeout)
+            return []
         subscription = self._subscription(queue)
         try:
             messages = self._call(subscription.fetch(batch, timeout=timeout), timeout=timeout)
         except (TimeoutError, FetchTimeout):
             return []
-        return [_Delivery(self, queue, m) for m in messages]
+        deliveries = [_Delivery(self, queue, m) for m in messages]
+        for surplus in deliveries[batch:]:
+            # The answer to a pull request sent before a disconnect can still arrive with this
+            # one: handed back at once, for any worker.
+            surplus.nak()
+        return list(deliveries[:batch])
 
     def close(self) -> None:
         # close, not drain: every publish already waited for the server's ack, and draining
