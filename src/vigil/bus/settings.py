@@ -26,3 +26,11 @@ class BusSettings(Settings):
         default=5, ge=1, description="Deliveries before a failing message goes to dead letters."
     )
     bus_batch: int = Field(default=64, ge=1, description="Messages a worker takes at once.")
+    worker_threads: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Threads per inference in a `vigil worker`: scale with more workers, not "
+        "more threads (two workers on two cores with two threads each ran slower together "
+        "than one alone, bench/RESULTS.md).",
+    )

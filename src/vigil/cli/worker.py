@@ -12,6 +12,7 @@ import typer
 from vigil.bus import BusSettings, Handler, consume, open_shared_bus
 from vigil.cli.posts import _check_format, _service, _settings, _Tally
 from vigil.hashing import KnownContent
+from vigil.threads import limit_threads
 
 
 class Role(StrEnum):
@@ -61,6 +62,7 @@ def worker_command(
         # One upload at a time: a failed batch is handled again item by item, which would
         # hash and match the finished uploads of the batch a second time.
         batch = 1
+    limit_threads(bus_settings.worker_threads)
     try:
         stats = consume(
             bus,
