@@ -577,3 +577,40 @@ class FaceCandidate(Base):
     investigator_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
     investigator_note: Mapped[str] = mapped_column(Text, default="")
     investigator_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class LiveStream(Base):
+    """A stream watched by ``vigil worker --role live`` processes. One worker at a time holds
+    it under a lease it renews; a worker that stops renewing loses it to another once
+    ``lease_until`` passes, and every claim bumps ``generation`` so that a worker whose lease
+    was taken can no longer write here (its updates name the generation it holds)."""
+
+    __tablename__ = "live_stream"
+
+    id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    #: The URL as given (credentials included: a worker needs them to pull the stream).
+    url: Mapped[str] = mapped_column(Text)
+    redacted_url: Mapped[str] = mapped_column(Text)
+    #: name, platform, content_ref, metadata, reach, realtime.
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    #: The owner's latest view of the stream (what ``/v1/streams`` shows), with its trace.
+    status: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    stop_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
+
+
+class LiveWorker(Base):
+    """A live worker's heartbeat: how many workers share the streams (each takes its share)."""
+
+    __tablename__ = "live_worker"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    capacity: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
