@@ -123,7 +123,7 @@ def test_only_stream_watchers_get_the_form_and_changes_need_the_csrf_token(
         analyst.headers["X-CSRF-Token"] = token
         private = analyst.post("/v1/streams", json={"url": "rtmp://10.0.0.1/live/x"})
         assert private.status_code == 400 and private.json()["error"] == "url_refused"
-    assert console.app.state.live.sessions() == []
+    assert console.app.state.live.monitor.sessions() == []
     assert _audited(console, "stream.watch") == []
 
 

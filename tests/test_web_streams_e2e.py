@@ -73,7 +73,7 @@ def test_an_analyst_starts_a_stream_sees_it_reach_alert_and_stops_it(
     row = page.locator("#streams tr.row")
     expect(row).to_have_count(1)
     expect(row).to_contain_text("cam-e2e")
-    [session] = console.app.state.live.sessions()
+    [session] = console.app.state.live.monitor.sessions()
     assert session.spec.metadata == {"category": "IRL"} and session.spec.platform == "test"
     _ready(page)
 

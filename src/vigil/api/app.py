@@ -39,7 +39,7 @@ from vigil.config import Settings
 from vigil.faces.service import FaceService
 from vigil.faces.settings import FacesSettings
 from vigil.hashing import KnownContent
-from vigil.live import LiveMonitor, LiveSettings
+from vigil.live import LiveSettings, open_streams
 from vigil.logs import get_logger
 from vigil.reports import PublicReports, ReportSettings
 from vigil.text.service import PostService
@@ -158,7 +158,7 @@ def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI
     app.state.accounts = Accounts(db, account_settings, bootstrap)
     app.state.sessions = ConsoleSessions(db, account_settings)
     app.state.reports = PublicReports(app.state.known, ReportSettings.of(settings))
-    app.state.live = LiveMonitor(app.state.known, LiveSettings.of(settings))
+    app.state.live = open_streams(app.state.known, LiveSettings.of(settings))
     text_settings = TextSettings.of(settings)
     app.state.bus = open_shared_bus(BusSettings.of(settings)) if text_settings.text_queue else None
     app.state.posts = PostService(db, text_settings, app.state.known, bus=app.state.bus)

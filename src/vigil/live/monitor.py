@@ -12,6 +12,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
+from sqlalchemy.orm import Session
+
 from vigil import audit
 from vigil.hashing import KnownContent
 from vigil.live.evidence.base import EvidenceFactory
@@ -61,10 +63,38 @@ class LiveMonitor:
         self._lock = threading.Lock()
 
     def watch(self, spec: StreamSpec, *, actor: str = ACTOR) -> StreamSession:
-        """Start watching ``spec.url``. Refuses a URL the policy does not allow (the feed
-        factory raises) and more streams than ``live_max_streams``."""
+        """Start watching ``spec.url``, audited as ``actor``'s request. Refuses a URL the
+        policy does not allow (the feed factory raises) and more streams than
+        ``live_max_streams``."""
+        session = self.start(spec)
+        with self.known.db.session() as db:
+            audit.record(
+                db,
+                actor,
+                "stream.watch",
+                "stream",
+                session.id,
+                {
+                    "url": session.redacted_url,
+                    "platform": spec.platform,
+                    "content_ref": spec.content_ref,
+                },
+            )
+        return session
+
+    def start(
+        self,
+        spec: StreamSpec,
+        *,
+        session_id: str | None = None,
+        incident_base: int = 0,
+        fence: Callable[[Session], None] | None = None,
+    ) -> StreamSession:
+        """Start a session for ``spec`` (under ``session_id`` when the stream already has one:
+        a live worker taking over a stream keeps its id and its incidents' numbers, and fences
+        the session's writes with its lease)."""
         with self._lock:
-            if sum(s.running for s in self._sessions.values()) >= self.settings.live_max_streams:
+            if self._running() >= self.settings.live_max_streams:
                 raise TooManyStreams(
                     f"already watching {self.settings.live_max_streams} streams (live_max_streams)"
                 )
@@ -73,7 +103,7 @@ class LiveMonitor:
                 self._sources = SourceRegistry(self.settings, self.known)
                 spend_cores_on_streams(self.settings)
             feed, redacted = self._feeds(spec, self.settings)
-            session_id = secrets.token_hex(6)
+            session_id = session_id or secrets.token_hex(6)
             session = StreamSession(
                 session_id,
                 spec,
@@ -83,20 +113,16 @@ class LiveMonitor:
                 policy=self.settings.policy(),
                 fusion=self.settings.fusion(),
                 redacted_url=redacted,
+                incident_base=incident_base,
+                fence=fence,
             )
             self._sessions[session_id] = session
             self._forget_ended()
-        with self.known.db.session() as db:
-            audit.record(
-                db,
-                actor,
-                "stream.watch",
-                "stream",
-                session_id,
-                {"url": redacted, "platform": spec.platform, "content_ref": spec.content_ref},
-            )
         session.start()
         return session
+
+    def _running(self) -> int:
+        return sum(s.running for s in self._sessions.values())
 
     def get(self, session_id: str) -> StreamSession:
         with self._lock:

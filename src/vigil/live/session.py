@@ -22,11 +22,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import structlog
+from sqlalchemy.orm import Session
 
 from vigil import actions, audit, review
 from vigil.live.evidence.base import (
@@ -137,6 +139,8 @@ class StreamSession:
         fusion: FusionConfig | None = None,
         redacted_url: str = "",
         on_end: Callable[[StreamSession], None] | None = None,
+        incident_base: int = 0,
+        fence: Callable[[Session], None] | None = None,
     ) -> None:
         self.id = session_id
         self.spec = spec
@@ -145,6 +149,12 @@ class StreamSession:
         self.fusion = CusumFusion(fusion)
         self.services = services
         self.redacted_url = redacted_url or spec.url
+        #: Incidents are numbered on from here: a stream taken over from a worker that died
+        #: keeps the numbers (and so the alerts' keys) its earlier incidents had.
+        self._incident_base = incident_base
+        #: Called first in each transaction that writes to the review queue: raises when this
+        #: process no longer holds the stream (:meth:`vigil.live.registry.StreamRegistry.fence`).
+        self._fence = fence
         self._video: list[VideoEvidenceSource] = []
         self._audio: list[AudioEvidenceSource] = []
         for factory in factories:
@@ -166,6 +176,7 @@ class StreamSession:
         self.last_lag = 0.0
         self.finished: float | None = None
         self.error: str | None = None
+        self._abandoned = threading.Event()
         self._responder = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"live-{session_id}")
         self._thread = threading.Thread(target=self._run, name=f"live-{session_id}", daemon=True)
 
@@ -175,6 +186,14 @@ class StreamSession:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop reading; the samples already read are analysed and an open incident's last
+        footage fingerprinted."""
+        self.feed.stop()
+
+    def abandon(self) -> None:
+        """Stop at once, leaving the samples already read: a live worker whose lease ran out
+        must write nothing more for a stream that may already be another worker's."""
+        self._abandoned.set()
         self.feed.stop()
 
     def join(self, timeout: float | None = None) -> None:
@@ -189,8 +208,11 @@ class StreamSession:
     def _run(self) -> None:
         try:
             for sample in self.feed.samples():
+                if self._abandoned.is_set():
+                    break
                 self._analyse(sample)
-            self._close()
+            if not self._abandoned.is_set():
+                self._close()
         except Exception as exc:  # the stream ends, the process goes on
             self.error = f"{type(exc).__name__}: {exc}"
             log.exception("live.session_failed", session=self.id)
@@ -254,7 +276,7 @@ class StreamSession:
             "live.level",
             session=self.id,
             level=change.level,
-            incident=change.incident,
+            incident=incident.number,
             t=round(change.window.start + 1.0, 1),
         )
         frames = self._incident_frames(incident)
@@ -265,8 +287,9 @@ class StreamSession:
         )
 
     def _incident(self, change: LevelChange) -> Incident:
-        if not self.incidents or self.incidents[-1].number != change.incident:
-            self.incidents.append(Incident(change.incident, change.onset))
+        number = self._incident_base + change.incident
+        if not self.incidents or self.incidents[-1].number != number:
+            self.incidents.append(Incident(number, change.onset))
         return self.incidents[-1]
 
     def _incident_frames(self, incident: Incident) -> list[VideoSample]:
@@ -349,7 +372,7 @@ class StreamSession:
         items.append(self._stored(plot, "plot"))
         severity = self.policy.severity.get(change.level, 9)
         likelihood = min(0.99, 0.5 + change.window.statistic / (4 * self.fusion.config.critical))
-        with self.services.db.session() as session:
+        with self._writing() as session:
             if incident.alert_id is None:
                 alert, _ = review.create_alert(
                     session,
@@ -388,6 +411,13 @@ class StreamSession:
                     actor=ACTOR,
                 )
 
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        with self.services.db.session() as session:
+            if self._fence is not None:
+                self._fence(session)
+            yield session
+
     def _stored(self, path: Path, kind: str) -> dict[str, Any]:
         stored = store(self.services.home, path)
         return {
@@ -424,7 +454,7 @@ class StreamSession:
                     }
                 )
                 if incident.alert_id is not None:
-                    with self.services.db.session() as session:
+                    with self._writing() as session:
                         review.update_detection(
                             session,
                             incident.alert_id,
@@ -437,7 +467,7 @@ class StreamSession:
 
     def _auto_cut(self, incident: Incident) -> None:
         assert incident.alert_id is not None
-        with self.services.db.session() as session:
+        with self._writing() as session:
             alert = review.get_alert(session, incident.alert_id)
             rows = actions.enqueue(
                 session,

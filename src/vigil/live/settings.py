@@ -30,7 +30,23 @@ class LiveSettings(Settings):
     live_max_side: int = Field(
         default=640, ge=64, le=4096, description="Sampled frames are scaled to this longer side."
     )
-    live_max_streams: int = Field(default=16, ge=1, le=1000, description="Streams watched at once.")
+    live_max_streams: int = Field(
+        default=16, ge=1, le=1000, description="Streams watched at once (per live worker)."
+    )
+    live_workers: bool = Field(
+        default=False,
+        description="Streams are watched by `vigil worker --role live` processes, which share "
+        "them under leases; serve only records requests and shows what the workers report. "
+        "Off: serve watches them itself.",
+    )
+    live_lease_seconds: float = Field(
+        default=10.0,
+        ge=2.0,
+        le=600.0,
+        description="How long a live worker holds a stream without renewing it: a worker that "
+        "dies loses its streams to another within this plus one renewal interval (a fifth of "
+        "it). Workers renew, report status and claim streams every fifth of it.",
+    )
     live_buffer_seconds: float = Field(
         default=45.0, gt=0, description="Packets kept for evidence clips (covers the pre-roll)."
     )

@@ -1,5 +1,5 @@
 """The Streams page: what the live monitor watches, each stream's level and a sparkline of its
-CUSUM statistic. Rows come from :meth:`StreamSession.status` (what ``GET /v1/streams`` returns);
+CUSUM statistic. Rows are what ``GET /v1/streams`` returns (:class:`vigil.live.Streams`);
 starting and stopping go through ``POST/DELETE /v1/streams`` from console.js, so the URL policy,
 the stream limit, the CSRF check and the audit events are the API's own."""
 
@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from vigil.live import FusionConfig, LiveMonitor, StreamSession, UnknownStream
+from vigil.live import FusionConfig, Streams, UnknownStream
 from vigil.web.auth import Page, Viewer
 from vigil.web.rendering import render
 
@@ -62,34 +62,36 @@ def sparkline(values: list[float], config: FusionConfig) -> Sparkline:
     return Sparkline(points, thresholds, peak, len(values))
 
 
-def row(session: StreamSession) -> dict[str, Any]:
+def row(status: dict[str, Any], config: FusionConfig) -> dict[str, Any]:
     """A stream's status as the API shows it, with the sparkline of its recent statistic."""
-    # The same windows as the API's trace, read as numbers rather than JSON.
-    cusum = [window.statistic for window in list(session.fusion.history)[-SPARK_WINDOWS:]]
-    return {**session.status(), "spark": sparkline(cusum, session.fusion.config)}
+    cusum = [float(window["cusum"]) for window in status.get("trace") or []]
+    return {**status, "spark": sparkline(cusum, config)}
 
 
-def monitor(request: Request) -> LiveMonitor:
-    live: LiveMonitor = request.app.state.live
+def monitor(request: Request) -> Streams:
+    live: Streams = request.app.state.live
     return live
 
 
-def rows(live: LiveMonitor) -> list[dict[str, Any]]:
+def rows(live: Streams) -> list[dict[str, Any]]:
     # Running streams first, the newest first within each group: what needs eyes now on top.
-    sessions = sorted(reversed(live.sessions()), key=lambda session: not session.running)
-    return [row(session) for session in sessions]
+    statuses = sorted(
+        reversed(live.statuses(trace_seconds=SPARK_WINDOWS)),
+        key=lambda status: not status["running"],
+    )
+    return [row(status, live.fusion) for status in statuses]
 
 
-def alert_stream(live: LiveMonitor, alert: dict[str, Any]) -> dict[str, Any] | None:
-    """The status of the stream a live alert came from, while the monitor still knows it (a
-    restart or the limit on ended streams forgets it)."""
+def alert_stream(live: Streams, alert: dict[str, Any]) -> dict[str, Any] | None:
+    """The status of the stream a live alert came from, while it is still known (serve
+    watching streams itself forgets them on a restart or past its limit on ended streams)."""
     if alert.get("content_kind") != "stream":
         return None
     for signal in alert.get("signals") or []:
         stream_id = signal.get("stream") if isinstance(signal, dict) else None
         if isinstance(stream_id, str):
             try:
-                return live.get(stream_id).status()
+                return live.status(stream_id)
             except UnknownStream:
                 continue
     return None

@@ -2,7 +2,10 @@
 
 Starting a stream makes vigil pull a URL from its own network, so the URL goes through the
 stream URL policy (public addresses only unless allow-listed; files only when allowed) and the
-start and stop are audited with the URL's credentials redacted.
+start and stop are audited with the URL's credentials redacted. With ``VIGIL_LIVE_WORKERS`` the
+streams are watched by live workers: a new stream waits until one claims it (a renewal interval
+at most), its status is what the holder last reported, and a stop takes effect at the holder's
+next renewal (``state`` says ``stopping`` until then).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from vigil.accounts import Principal
 from vigil.api.auth import Require
 from vigil.api.errors import ApiError
-from vigil.live import LiveMonitor, StreamSpec, StreamUrlRefused, TooManyStreams, UnknownStream
+from vigil.live import Streams, StreamSpec, StreamUrlRefused, TooManyStreams, UnknownStream
 
 router = APIRouter(prefix="/v1/streams", tags=["live"])
 
@@ -70,6 +73,8 @@ class StreamOut(BaseModel):
     platform: str
     content_ref: str
     running: bool
+    state: str = Field(description="waiting (for a live worker), running, stopping or ended.")
+    worker: str | None = Field(description="The live worker holding the stream, if any.")
     ingest: dict[str, Any]
     t: float = Field(description="Stream time reached, seconds.")
     lag_seconds: float = Field(description="How far analysis trails the decoder.")
@@ -89,17 +94,17 @@ class StreamList(BaseModel):
     streams: list[StreamOut]
 
 
-def monitor(request: Request) -> LiveMonitor:
-    live: LiveMonitor = request.app.state.live
+def monitor(request: Request) -> Streams:
+    live: Streams = request.app.state.live
     return live
 
 
-Monitor = Annotated[LiveMonitor, Depends(monitor)]
+Monitor = Annotated[Streams, Depends(monitor)]
 
 
-def _found(live: LiveMonitor, stream_id: str) -> Any:
+def _found(live: Streams, stream_id: str, trace_seconds: float = 0.0) -> dict[str, Any]:
     try:
-        return live.get(stream_id)
+        return live.status(stream_id, trace_seconds=trace_seconds)
     except UnknownStream:
         raise ApiError(404, "not_found", f"no stream {stream_id}") from None
 
@@ -121,12 +126,12 @@ async def watch(
     )
     try:
         # Resolving the host (the URL policy) blocks: keep it off the event loop.
-        session = await run_in_threadpool(live.watch, spec, actor=principal.actor)
+        status = await run_in_threadpool(live.watch, spec, actor=principal.actor)
     except StreamUrlRefused as exc:
         raise ApiError(400, "url_refused", str(exc)) from None
     except TooManyStreams as exc:
         raise ApiError(429, "too_many_streams", str(exc)) from None
-    return StreamOut(**session.status())
+    return StreamOut(**status)
 
 
 @router.get("")
@@ -135,7 +140,7 @@ def list_streams(
     live: Monitor,
     running: Annotated[bool | None, Query(description="Only running (or ended) streams.")] = None,
 ) -> StreamList:
-    statuses = [session.status() for session in live.sessions()]
+    statuses = live.statuses()
     if running is not None:
         statuses = [status for status in statuses if status["running"] == running]
     return StreamList(streams=[StreamOut(**status) for status in statuses])
@@ -149,8 +154,7 @@ def stream_status(
     seconds: Annotated[float, Query(ge=0, le=3600, description="Trace length.")] = 120.0,
 ) -> StreamOut:
     """Live status, each source's latest score, incidents and the recent per-second trace."""
-    session = _found(live, stream_id)
-    return StreamOut(**session.status(), trace=session.trace(seconds))
+    return StreamOut(**_found(live, stream_id, seconds))
 
 
 @router.delete("/{stream_id}")
@@ -160,6 +164,6 @@ async def stop_stream(
     live: Monitor,
 ) -> StreamOut:
     """Stop watching; an open incident's remaining footage is fingerprinted first."""
-    _found(live, stream_id)
-    session = await run_in_threadpool(live.stop, stream_id, actor=principal.actor)
-    return StreamOut(**session.status())
+    await run_in_threadpool(_found, live, stream_id)
+    status = await run_in_threadpool(live.stop, stream_id, actor=principal.actor)
+    return StreamOut(**status)

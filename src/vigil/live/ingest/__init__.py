@@ -49,18 +49,24 @@ __all__ = [
     "StreamUrlRefused",
     "decode_mode",
     "open_feed",
+    "stream_url_policy",
 ]
+
+
+def stream_url_policy(settings: LiveSettings) -> StreamUrlPolicy:
+    """The stream URL policy the live settings describe."""
+    return StreamUrlPolicy(
+        allow_networks=tuple(settings.live_url_allow),
+        deny_hosts=tuple(settings.live_url_deny_hosts),
+        allow_files=settings.live_allow_files,
+    )
 
 
 def open_feed(spec: StreamSpec, settings: LiveSettings) -> tuple[StreamReader, str]:
     """A reader for ``spec.url`` under the live settings' URL policy, and its redacted URL.
     Raises :class:`StreamUrlRefused` for a URL the policy refuses; the reader starts when its
     samples are first asked for."""
-    policy = StreamUrlPolicy(
-        allow_networks=tuple(settings.live_url_allow),
-        deny_hosts=tuple(settings.live_url_deny_hosts),
-        allow_files=settings.live_allow_files,
-    )
+    policy = stream_url_policy(settings)
     config = ReaderConfig(
         fps=settings.live_fps,
         max_side=settings.live_max_side,
