@@ -168,6 +168,8 @@ def export_confirmed(session: Session, principal: Principal, search_id: int) -> 
     is still under review: an export must not leave out what is undecided."""
     require(principal, "face:export")
     record = get_search(session, principal, search_id)
+    if record.state != "done":
+        raise Conflict(f"search {search_id} is {record.state}: it has no candidates to export")
     candidates = candidates_of(session, principal, search_id)
     pending = [c.id for c in candidates if c.status.startswith("pending")]
     if pending:
@@ -199,6 +201,8 @@ def search_json(record: FaceSearch) -> dict[str, Any]:
         "threshold": record.threshold,
         "requested_by": record.requested_by,
         "created_at": record.created_at.isoformat(),
+        "state": record.state,
+        "error": record.error,
         "summary": record.summary,
         "probe_media_kept_until": (
             record.probe_purge_at.isoformat()

@@ -80,6 +80,17 @@ class FacesSettings(Settings):
         "their templates) and purges probe media past its retention; 0: only `vigil faces "
         "purge` and search attempts do.",
     )
+    faces_probe_dir: Path | None = Field(
+        default=None,
+        description="Where probe media is kept, sealed (default: VIGIL_HOME/faces/probes). With "
+        "`faces_queue` and workers on other machines: a folder they all share, mounted at the "
+        "same path everywhere (searches record the path of their media).",
+    )
+    faces_queue: bool = Field(
+        default=False,
+        description="`POST /v1/faces/searches` only checks and stores the request and queues the "
+        "search (202) for `vigil worker --role faces` instead of searching inside the request.",
+    )
     faces_probe_retention_days: float = Field(
         default=30.0,
         ge=0,

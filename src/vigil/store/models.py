@@ -533,6 +533,11 @@ class FaceSearch(Base):
     probe_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
     probe_purge_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     probe_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: queued | running | done | failed: a search run inside its request is created "done"; a
+    #: queued one waits for `vigil worker --role faces` (:mod:`vigil.faces.queue`).
+    state: Mapped[str] = mapped_column(String(16), default="done", server_default="done")
+    #: Why a failed search failed (a watchlist no longer searchable, the requester's rights).
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class FaceCandidate(Base):

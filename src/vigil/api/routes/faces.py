@@ -24,6 +24,8 @@ from vigil.api.auth import Require
 from vigil.api.errors import ApiError, ErrorBody
 from vigil.api.models import RowId
 from vigil.api.uploads import Upload, Uploads, receive_upload, receive_uploads, upload_body
+from vigil.bus import Bus
+from vigil.faces import queue as faces_queue
 from vigil.faces import review as face_review
 from vigil.faces import watchlists
 from vigil.faces.models import FaceModelError
@@ -230,6 +232,11 @@ class SearchOut(BaseModel):
     threshold: float
     requested_by: str
     created_at: AwareDatetime
+    state: Literal["queued", "running", "done", "failed"] = Field(
+        description="A queued search (VIGIL_FACES_QUEUE) waits for a worker; candidates appear "
+        "once it is done."
+    )
+    error: str | None = Field(description="Why a failed search failed.")
     summary: dict[str, Any]
     probe_media_kept_until: AwareDatetime | None
 
@@ -257,6 +264,11 @@ class SearchResult(BaseModel):
     candidates: list[CandidateOut] = Field(
         description="Only faces with a candidate leave a trace; the others are not kept."
     )
+
+
+class SearchQueued(BaseModel):
+    search_id: int
+    state: Literal["queued"] = Field(description="Follow it at GET /v1/faces/searches/{search_id}.")
 
 
 class VerdictIn(BaseModel):
@@ -440,15 +452,53 @@ def search_request(upload: Uploads) -> SearchRequest:
     )
 
 
-@router.post("/searches", status_code=201, openapi_extra=_search_body(), responses=_UPLOAD_ERRORS)
+def work_bus(request: Request) -> Bus | None:
+    bus: Bus | None = request.app.state.bus
+    return bus
+
+
+@router.post(
+    "/searches",
+    status_code=201,
+    openapi_extra=_search_body(),
+    # Each answer its own schema: 201 a result, 202 a queued search (not either for both).
+    response_model=None,
+    responses={
+        **_UPLOAD_ERRORS,
+        201: {"model": SearchResult, "description": "The search, run inside the request."},
+        202: {
+            "model": SearchQueued,
+            "description": "VIGIL_FACES_QUEUE: checked, stored and queued for a worker.",
+        },
+        503: {
+            "model": ErrorBody,
+            "description": "No faces key or face model; with VIGIL_FACES_QUEUE, no work bus "
+            "(the search, if stored, is failed).",
+        },
+    },
+)
 def search(
     principal: Searcher,  # first: a caller without the permission must not get to upload
     upload: Annotated[Uploads, Depends(receive_search)],
     faces: Faces,
-) -> SearchResult:
+    bus: Annotated[Bus | None, Depends(work_bus)],
+    response: Response,
+) -> SearchResult | SearchQueued:
     """Search images and videos of an incident against approved watchlists, for a case and an
-    offence, with a justification. Faces that match no one are not kept."""
+    offence, with a justification. Faces that match no one are not kept. With
+    VIGIL_FACES_QUEUE the request is checked the same way, and a file that is not a readable
+    image or video is refused, but the search is queued for `vigil worker --role faces`: 202."""
     request = search_request(upload)
+    if faces.settings.faces_queue:
+        if bus is None:
+            raise ApiError(503, "bus_unavailable", "VIGIL_FACES_QUEUE needs VIGIL_BUS_URL")
+        with faces_errors():
+            try:
+                search_id = faces_queue.enqueue(faces, bus, principal, request, probe_media(upload))
+            except faces_queue.NotQueued as exc:
+                raise ApiError(503, "bus_unavailable", str(exc)) from None
+        response.status_code = 202
+        return SearchQueued(search_id=search_id, state="queued")
     with faces_errors():
         outcome = faces.search(principal, request, probe_media(upload))
     with _unit(faces) as session:
