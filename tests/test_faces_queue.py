@@ -133,8 +133,6 @@ def clip(shared_data: Path, folder: Path, seconds: float = 2.0, step: int = 2) -
 @pytest.fixture
 def queued_api(settings: Settings, nats_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     monkeypatch.setenv("VIGIL_BUS_URL", nats_url)
-    # serve opens its work bus for VIGIL_TEXT_QUEUE; see the report on app.py for faces_queue.
-    monkeypatch.setenv("VIGIL_TEXT_QUEUE", "true")
     with running_api(faces_settings(settings, faces_queue=True)) as api:
         yield api
 
@@ -359,20 +357,6 @@ def test_media_the_worker_cannot_read_is_retried_then_the_search_fails(
 
 # --- a worker killed in the middle of a search ---------------------------------------------
 
-_WORKER = """
-import threading
-from vigil.bus import BusSettings, consume, open_shared_bus
-from vigil.faces.queue import QUEUE, faces_handler
-from vigil.faces.service import FaceService
-from vigil.faces.settings import FacesSettings
-from vigil.store import Database
-
-settings = FacesSettings()
-bus = open_shared_bus(BusSettings.of(settings))
-service = FaceService(Database(settings.resolved_database_url), settings)
-consume(bus, QUEUE, faces_handler(service), stop=threading.Event(), batch=1)
-"""
-
 
 def test_a_search_cut_short_by_kill_9_is_run_again_without_duplicates(
     service: FaceService,
@@ -397,7 +381,8 @@ def test_a_search_cut_short_by_kill_9_is_run_again_without_duplicates(
         "VIGIL_FACES_KEY": settings.faces_key.get_secret_value() if settings.faces_key else "",
     }
     log = (tmp_path / "worker.log").open("wb")
-    doomed = subprocess.Popen([sys.executable, "-c", _WORKER], env=env, stderr=log)
+    command = [sys.executable, "-m", "vigil", "worker", "--role", "faces"]
+    doomed = subprocess.Popen(command, env=env, stderr=log)
     try:
         search_id = queue_one(service, bus, people["ana"], media)
         wait_for(lambda: search_row(db, search_id).state == "running", "the worker to start")

@@ -160,9 +160,11 @@ def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI
     app.state.reports = PublicReports(app.state.known, ReportSettings.of(settings))
     app.state.live = open_streams(app.state.known, LiveSettings.of(settings))
     text_settings = TextSettings.of(settings)
-    app.state.bus = open_shared_bus(BusSettings.of(settings)) if text_settings.text_queue else None
+    faces_settings = FacesSettings.of(settings)
+    queued = text_settings.text_queue or faces_settings.faces_queue
+    app.state.bus = open_shared_bus(BusSettings.of(settings)) if queued else None
     app.state.posts = PostService(db, text_settings, app.state.known, bus=app.state.bus)
-    app.state.faces = FaceService(db, FacesSettings.of(settings))
+    app.state.faces = FaceService(db, faces_settings)
     install_error_handlers(app)
     install_metrics(app, db)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["probes"])

@@ -619,3 +619,69 @@ class LiveWorker(Base):
     capacity: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class AuthorAccount(Base):
+    """An account seen posting on a platform (``author_ref``, pseudonymised at ingest when so
+    configured), with running totals kept as its posts are stored, and its risk: a decayed sum
+    that an account-level alert is raised on (:mod:`vigil.networks.risk`)."""
+
+    __tablename__ = "author_account"
+    __table_args__ = (
+        UniqueConstraint("platform", "author_ref"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(64))
+    author_ref: Mapped[str] = mapped_column(String(256))
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    posts: Mapped[int] = mapped_column(Integer, default=0)
+    flagged: Mapped[int] = mapped_column(Integer, default=0)
+    #: Per label: {"count": n, "max_severity": s}.
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: Banks its posts' attachments matched.
+    banks: Mapped[list[str]] = mapped_column(default=list)
+    #: The risk as of ``risk_at`` (it decays from there), and the highest it has been.
+    risk: Mapped[float] = mapped_column(Float, default=0.0, index=True)
+    risk_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    peak_risk: Mapped[float] = mapped_column(Float, default=0.0)
+    #: The account-level alert, once its risk crossed the threshold.
+    alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alert.id", ondelete="SET NULL"), nullable=True
+    )
+
+
+class AccountLink(Base):
+    """A directed link between two accounts of a platform that the posts show: ``reply``,
+    ``repost`` or ``mention`` (from the source data), with how often and when."""
+
+    __tablename__ = "account_link"
+    __table_args__ = (
+        UniqueConstraint("platform", "source_ref", "target_ref", "kind"),
+        Index("ix_account_link_target", "platform", "target_ref"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(64))
+    source_ref: Mapped[str] = mapped_column(String(256))
+    target_ref: Mapped[str] = mapped_column(String(256))
+    kind: Mapped[str] = mapped_column(String(16))
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Pseudonym(Base):
+    """The way back from a pseudonymised account reference to the platform's: encrypted, read
+    only by ``account:reveal`` and audited. Kept in its own database when
+    ``VIGIL_PSEUDONYM_DATABASE_URL`` is set, away from the posts."""
+
+    __tablename__ = "pseudonym"
+
+    pseudonym: Mapped[str] = mapped_column(String(64), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(64))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
