@@ -61,6 +61,7 @@ class LeaseHolder:
 
     def run(self, stop: threading.Event) -> None:
         """Tick until ``stop`` is set, then stop every stream and hand the leases back."""
+        self.monitor.prepare()
         log.info("live.worker_started", worker=self.name, capacity=self.capacity)
         while not stop.is_set():
             self.tick()

@@ -98,17 +98,14 @@ class LiveMonitor:
                 raise TooManyStreams(
                     f"already watching {self.settings.live_max_streams} streams (live_max_streams)"
                 )
-            if self._sources is None:
-                # Built on the first watch, not with the app: the models load only when needed.
-                self._sources = SourceRegistry(self.settings, self.known)
-                spend_cores_on_streams(self.settings)
+            sources = self._prepared()
             feed, redacted = self._feeds(spec, self.settings)
             session_id = session_id or secrets.token_hex(6)
             session = StreamSession(
                 session_id,
                 spec,
                 feed,
-                self._sources(spec),
+                sources(spec),
                 self.services,
                 policy=self.settings.policy(),
                 fusion=self.settings.fusion(),
@@ -120,6 +117,19 @@ class LiveMonitor:
             self._forget_ended()
         session.start()
         return session
+
+    def prepare(self) -> None:
+        """Load the models now rather than on the first stream (a live worker does this
+        before it claims anything, so a claim is never held up past its lease by loading)."""
+        with self._lock:
+            self._prepared()
+
+    def _prepared(self) -> SourcesFactory:
+        if self._sources is None:
+            # Built on the first watch, not with the app: the models load only when needed.
+            self._sources = SourceRegistry(self.settings, self.known)
+            spend_cores_on_streams(self.settings)
+        return self._sources
 
     def _running(self) -> int:
         return sum(s.running for s in self._sessions.values())
