@@ -3,3 +3,7 @@ support, hate and offensive language. Data flows ingest (adapters) → normalize
 (a cheap first stage, the multilingual model where it matters) + lexicon → campaigns → triage
 → alerts in the review queue.
 """
+
+from vigil.text.hooks import PostHook, StoredPost
+
+__all__ = ["PostHook", "StoredPost"]

@@ -11,25 +11,35 @@ member's severity and likelihood, the members' summed reach, its velocity). Once
 ``text_campaign_min_posts`` posts and one of them is flagged, it becomes **one** queue item
 (``text:campaign:<id>``) that grows with the campaign, instead of one alert per copy. The
 tracker's state is rebuilt from the stored signatures when a scanner starts.
+
+Hooks (:mod:`vigil.text.hooks`): after a batch's posts and alerts are in the session, every hook
+sees the batch's stored posts inside the same transaction (account histories and networks).
+
+Pseudonymisation (:mod:`vigil.pseudonyms`, ``VIGIL_ACCOUNTS_PSEUDONYMISE``): account references
+are replaced first, before a post is analysed, stored or alerted on.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigil import review
+from vigil.pseudonyms import Pseudonymiser, open_pseudonymiser
 from vigil.store import Database
 from vigil.store.models import IngestCheckpoint, PostRecord, utcnow
 from vigil.text.attachments import AttachmentFinding, AttachmentReader
 from vigil.text.campaigns import CampaignTracker, CampaignView
 from vigil.text.classify import TextClassifier, TextScore
+from vigil.text.hooks import PostHook, StoredPost
 from vigil.text.language import detect_language
 from vigil.text.lexicon import Lexicon, LexiconHit
 from vigil.text.normalize import Normalized, normalize
@@ -83,6 +93,7 @@ class _Scanned:
     assessment: Assessment
     campaign: CampaignView | None
     signature: bytes | None
+    at: datetime
 
 
 class PostScanner:
@@ -97,12 +108,18 @@ class PostScanner:
         classifier: TextClassifier | None = None,
         lexicon: Lexicon | None = None,
         attachments: AttachmentReader | None = None,
+        hooks: Sequence[PostHook] = (),
+        pseudonymiser: Pseudonymiser | None = None,
     ) -> None:
+        """``pseudonymiser``: default, the one the settings configure (none when
+        pseudonymisation is off), so that no caller can forget it."""
         self.db = db
         self.settings = settings
         self.classifier = classifier or TextClassifier.load(settings.text_model)
         self.lexicon = lexicon or _lexicon(settings)
         self.attachments = attachments
+        self.hooks = tuple(hooks)
+        self.pseudonymiser = pseudonymiser or open_pseudonymiser(settings, db)
         self.policy = TriagePolicy(
             alert_labels=frozenset(settings.text_alert_labels),
             lexicon_alert_weight=settings.text_lexicon_alert_weight,
@@ -125,11 +142,18 @@ class PostScanner:
         """Scan ``posts`` and commit them, their alerts and (when given) ``source``'s new
         ``position`` in one transaction."""
         result = ScanResult()
+        if self.pseudonymiser is not None:
+            # Before the batch's transaction: the originals are sealed (and committed, perhaps
+            # in another database) before anything that names their pseudonyms is stored.
+            posts = _pseudonymised(self.pseudonymiser, posts)
         with self.db.session() as session:
             fresh = self._unseen(session, posts)
             result.duplicates = len(posts) - len(fresh)
-            for item in self._analyse(fresh):
-                self._store(session, item, result)
+            stored = [self._store(session, item, result) for item in self._analyse(fresh)]
+            if self.hooks and stored:
+                session.flush()
+                for hook in self.hooks:
+                    hook.stored(session, stored)
             if source is not None and position is not None:
                 _save_checkpoint(session, source, position)
         return result
@@ -167,7 +191,7 @@ class PostScanner:
         ):
             hits = self.lexicon.match(text)
             assessment = _with_bank_matches(assess(text, score, hits, self.policy), found)
-            at = post.created_at or utcnow()
+            at = _utc(post.created_at) if post.created_at else utcnow()
             campaign = self.tracker.add(post.key, norm.text, post.author_ref, at)
             scanned.append(
                 _Scanned(
@@ -180,6 +204,7 @@ class PostScanner:
                     assessment=assessment,
                     campaign=campaign,
                     signature=self.tracker.signature(norm.text),
+                    at=at,
                 )
             )
         return scanned
@@ -189,7 +214,7 @@ class PostScanner:
             return []
         return self.attachments.read(post)
 
-    def _store(self, session: Session, item: _Scanned, result: ScanResult) -> None:
+    def _store(self, session: Session, item: _Scanned, result: ScanResult) -> StoredPost:
         post, assessment = item.post, item.assessment
         record = _record(item)
         session.add(record)
@@ -207,6 +232,7 @@ class PostScanner:
             record.alert_id = alert.id
         elif campaign_alert is not None:
             record.alert_id = campaign_alert
+        return _stored(item, record.alert_id)
 
     def _campaign_alert(self, session: Session, item: _Scanned, result: ScanResult) -> int | None:
         """The campaign's queue item, made or grown by this post; None when the post is not
@@ -275,11 +301,14 @@ def _lexicon(settings: TextSettings) -> Lexicon:
     return default.merged(Lexicon.load(settings.text_lexicon))
 
 
+def _banks(findings: list[AttachmentFinding]) -> list[str]:
+    return sorted({str(getattr(m, "bank", "")) for f in findings for m in f.matches})
+
+
 def _with_bank_matches(assessment: Assessment, findings: list[AttachmentFinding]) -> Assessment:
-    matches = [match for finding in findings for match in finding.matches]
-    if not matches:
+    banks = _banks(findings)
+    if not banks:
         return assessment
-    banks = sorted({str(getattr(m, "bank", "")) for m in matches})
     return Assessment(
         label=assessment.label or "known_content",
         severity=max(assessment.severity, BANK_MATCH_SEVERITY),
@@ -297,6 +326,85 @@ def _with_bank_matches(assessment: Assessment, findings: list[AttachmentFinding]
             *assessment.signals,
             *({"type": "attachment_match", "bank": bank} for bank in banks),
         ],
+    )
+
+
+def _utc(at: datetime) -> datetime:
+    # A timestamp without a zone is taken as UTC, as the store does.
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def _pseudonymised(pseudonymiser: Pseudonymiser, posts: Sequence[Post]) -> list[Post]:
+    """``posts`` with their author and mentions replaced by pseudonyms, wherever they appear:
+    the fields, an "@handle" in the text (X and Telegram write mentions into it), and a URL
+    naming the author (dropped: the post is still found by platform and id)."""
+    refs: dict[str, set[str]] = {}
+    for post in posts:
+        refs.setdefault(post.platform, set()).update(
+            ref for ref in (post.author_ref, *post.mentions) if ref
+        )
+    names = {
+        platform: pseudonymiser.pseudonyms(platform, sorted(found))
+        for platform, found in refs.items()
+    }
+    out = []
+    for post in posts:
+        mapping = names.get(post.platform, {})
+        if not mapping:
+            out.append(post)
+            continue
+        out.append(
+            post.model_copy(
+                update={
+                    "author_ref": mapping.get(post.author_ref, post.author_ref),
+                    "mentions": tuple(mapping.get(ref, ref) for ref in post.mentions),
+                    "text": _handles_replaced(post.text, mapping, post),
+                    "url": "" if _names(post.url, post.author_ref) else post.url,
+                }
+            )
+        )
+    return out
+
+
+def _names(url: str, ref: str) -> bool:
+    """Whether ``url``'s path has ``ref`` as one of its segments (x.com/alice/status/1)."""
+    return bool(ref) and ref.lower() in urlsplit(url).path.lower().split("/")
+
+
+def _handles_replaced(text: str, mapping: dict[str, str], post: Post) -> str:
+    own = [ref for ref in (post.author_ref, *post.mentions) if ref]
+    if not own or "@" not in text:
+        return text
+    # Handles are case-insensitive on the platforms that write them; longest first, so that
+    # "@ab" does not eat the start of "@abc".
+    lowered = {ref.lower(): mapping[ref] for ref in own}
+    pattern = re.compile(
+        "@("
+        + "|".join(re.escape(ref) for ref in sorted(lowered, key=len, reverse=True))
+        + r")(?!\w)",
+        re.IGNORECASE,
+    )
+    return pattern.sub(lambda match: "@" + lowered[match.group(1).lower()], text)
+
+
+def _stored(item: _Scanned, alert_id: int | None) -> StoredPost:
+    post, assessment = item.post, item.assessment
+    return StoredPost(
+        key=post.key,
+        platform=post.platform,
+        author_ref=post.author_ref,
+        at=item.at,
+        label=assessment.label,
+        severity=assessment.severity,
+        likelihood=assessment.likelihood,
+        flagged=tuple(item.score.flagged),
+        banks=tuple(_banks(item.findings)),
+        campaign_id=item.campaign.id if item.campaign else None,
+        in_reply_to=post.in_reply_to,
+        repost_of=post.repost_of,
+        mentions=post.mentions,
+        alert_id=alert_id,
+        reach=post.reach.audience,
     )
 
 
@@ -424,7 +532,7 @@ def _member(item: _Scanned) -> dict[str, object]:
         "post": post.key,
         "author_ref": post.author_ref,
         "url": post.url,
-        "at": (post.created_at or utcnow()).isoformat(),
+        "at": item.at.isoformat(),
         "label": item.assessment.label,
     }
 

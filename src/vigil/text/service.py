@@ -5,6 +5,7 @@ pushes serialised through it, and stored posts read back."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from vigil.store import Database
 from vigil.store.models import PostRecord
 from vigil.text.adapters import Format, parse_record
 from vigil.text.attachments import AttachmentReader
+from vigil.text.hooks import PostHook
 from vigil.text.posts import BadLine, Post
 from vigil.text.settings import TextSettings
 
@@ -44,16 +46,19 @@ class PostService:
         *,
         export_dir: Path | None = None,
         bus: Bus | None = None,
+        hooks: Sequence[PostHook] = (),
     ) -> None:
         """``export_dir``: the folder of the export being scanned, the only place a post's
         local attachment paths may point into (None: local paths are refused, as for pushed
         posts, which have no business naming files on vigil's disk). ``bus``: where pushes go
-        instead of the scanner (``text_queue``), for ``vigil worker --role posts``."""
+        instead of the scanner (``text_queue``), for ``vigil worker --role posts``. ``hooks``:
+        given every stored batch (account histories, :mod:`vigil.text.hooks`)."""
         self.db = db
         self.settings = settings
         self.known = known
         self.export_dir = export_dir
         self.bus = bus
+        self.hooks = tuple(hooks)
         self._scanner: PostScanner | None = None
         self._lock = threading.Lock()
 
@@ -64,7 +69,9 @@ class PostService:
 
         with self._lock:
             if self._scanner is None:
-                self._scanner = PostScanner(self.db, self.settings, attachments=self._attachments())
+                self._scanner = PostScanner(
+                    self.db, self.settings, attachments=self._attachments(), hooks=self.hooks
+                )
             return self._scanner
 
     def _attachments(self) -> AttachmentReader | None:

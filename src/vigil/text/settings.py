@@ -7,10 +7,13 @@ from pathlib import Path
 
 from pydantic import Field
 
-from vigil.config import Settings
+from vigil.pseudonyms import PseudonymSettings
 
 
-class TextSettings(Settings):
+class TextSettings(PseudonymSettings):
+    """Post monitoring's settings; pseudonymisation (applied at ingest) is
+    :class:`vigil.pseudonyms.PseudonymSettings`'s."""
+
     text_model: Path | None = Field(
         default=None,
         description="The classifier artifact (text.npz + text.json); default: the shipped one "
