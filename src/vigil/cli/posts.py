@@ -32,10 +32,12 @@ def _settings() -> TextSettings:
 
 def _service(settings: TextSettings, export_dir: Path | None = None) -> Any:
     from vigil.hashing import KnownContent
+    from vigil.networks import AccountLedger
     from vigil.text.service import PostService
 
     known = KnownContent(settings)
-    return PostService(known.db, settings, known, export_dir=export_dir)
+    hooks = [AccountLedger.of(settings)]
+    return PostService(known.db, settings, known, export_dir=export_dir, hooks=hooks)
 
 
 def _check_format(fmt: str) -> Any:

@@ -40,6 +40,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from vigil import review
+from vigil.config import Settings
 from vigil.networks.risk import (
     BURST_WINDOW,
     RiskWeights,
@@ -98,6 +99,11 @@ class AccountLedger:
         self.risk = RiskWeights.of(settings)
         self.weights = weights
         self.clock = clock
+
+    @classmethod
+    def of(cls, settings: Settings) -> AccountLedger:
+        """The ledger ``settings`` describe (the composition roots' one line)."""
+        return cls(NetworkSettings.of(settings), review.PriorityWeights.of(settings))
 
     def stored(self, session: Session, posts: Sequence[StoredPost]) -> None:
         now = self.clock()

@@ -20,7 +20,7 @@ from vigil.review.errors import NotFound
 from vigil.review.priority import PriorityWeights, current_priority, queue_key
 from vigil.store.models import Alert, utcnow
 
-Source = Literal["hashing", "live", "text", "faces", "report"]
+Source = Literal["hashing", "live", "text", "faces", "report", "accounts"]
 ContentKind = Literal["image", "video", "stream", "text", "account"]
 #: open and escalated alerts are in the queue; awaiting_approval waits for a second person;
 #: auto_actioned records a bank's automatic action that nobody was asked to review.
