@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from conftest import SHARED_DATA
+from vigil.networks import AccountLedger
 from vigil.store import Database
 from vigil.store.models import Alert, PostRecord
 from vigil.text.scanner import PostScanner
@@ -80,12 +81,15 @@ def final_outcome(database_url: str) -> Outcome:
 
 
 def reference(payloads: list[bytes], folder: Path) -> Outcome:
-    """The same posts scanned by one process on SQLite, without any fault."""
+    """The same posts scanned by one process on SQLite, without any fault (account alerts too:
+    whether an account crosses its threshold does not depend on the order of its posts)."""
     db = Database(f"sqlite:///{folder / 'reference.db'}")
     try:
         posts, bad = decode_records(enumerate(payloads), "vigil", None)
         assert not bad
-        PostScanner(db, TextSettings(home=folder / "reference")).scan(posts)
+        settings = TextSettings(home=folder / "reference")
+        # The workers keep account totals and raise account alerts as they scan: so does this.
+        PostScanner(db, settings, hooks=[AccountLedger.of(settings)]).scan(posts)
         want = outcome(db)
     finally:
         db.dispose()
