@@ -74,6 +74,9 @@ def test_the_role_map_is_the_agreed_one() -> None:
         "face:operate": {"reviewer"},
         "face:confirm": {"investigator"},
         "face:export": {"investigator"},
+        "account:read": every,
+        "account:export": {"investigator", "supervisor"},
+        "account:reveal": {"admin"},
     }
     assert {permission: set(roles) for permission, roles in PERMISSIONS.items()} == expected
 

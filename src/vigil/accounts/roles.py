@@ -38,6 +38,9 @@ Permission = Literal[
     "face:operate",
     "face:confirm",
     "face:export",
+    "account:read",
+    "account:export",
+    "account:reveal",
 ]
 
 _ALL: frozenset[Role] = frozenset(ROLES)
@@ -79,6 +82,14 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     "face:operate": frozenset({"reviewer"}),
     "face:confirm": frozenset({"investigator"}),
     "face:export": frozenset({"investigator"}),
+    # Accounts are people's: reading one's history shows the public posts every role reads
+    # already (post:read). Its evidence pack, for a referral, carries the alerts' evidence: the
+    # people who refer and approve referrals export it (as only investigators export face
+    # matches), never the technical admin. Revealing who is behind a pseudonym undoes a privacy
+    # control: the admin alone, every reveal audited.
+    "account:read": _ALL,
+    "account:export": frozenset({"investigator", "supervisor"}),
+    "account:reveal": _ADMIN,
 }
 
 

@@ -27,6 +27,7 @@ from vigil.api.routes import (
     faces,
     hashing,
     hma,
+    networks,
     posts,
     reports,
     review,
@@ -197,6 +198,7 @@ def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI
         reports,
         streams,
         posts,
+        networks,
         faces,
     )
     for module in routers:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from vigil import __version__
+from vigil.cli.accounts import accounts_app, campaigns_app
 from vigil.cli.actions import actions_app, webhook_app
 from vigil.cli.audit import audit_app
 from vigil.cli.banks import bank_app
@@ -59,4 +60,6 @@ app.command("watch")(watch_command)
 app.add_typer(live_app, name="live")
 app.add_typer(posts_app, name="posts")
 app.add_typer(faces_app, name="faces")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(campaigns_app, name="campaigns")
 app.command("worker")(worker_command)

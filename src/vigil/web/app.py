@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from vigil.web import faces, pages, streams
+from vigil.web import accounts, faces, pages, streams
 from vigil.web.auth import Forbidden, LoginRequired
 from vigil.web.rendering import SECURITY_HEADERS, render
 
@@ -49,6 +49,7 @@ def create_console(api: FastAPI) -> FastAPI:
     console.include_router(pages.router)
     console.include_router(streams.router)
     console.include_router(faces.router)
+    console.include_router(accounts.router)
     return console
 
 
