@@ -42,6 +42,7 @@ from vigil.faces.settings import FacesSettings
 from vigil.hashing import KnownContent
 from vigil.live import LiveSettings, open_streams
 from vigil.logs import get_logger
+from vigil.networks import AccountLedger
 from vigil.reports import PublicReports, ReportSettings
 from vigil.text.service import PostService
 from vigil.text.settings import TextSettings
@@ -164,7 +165,10 @@ def create_app(settings: Settings, known: KnownContent | None = None) -> FastAPI
     faces_settings = FacesSettings.of(settings)
     queued = text_settings.text_queue or faces_settings.faces_queue
     app.state.bus = open_shared_bus(BusSettings.of(settings)) if queued else None
-    app.state.posts = PostService(db, text_settings, app.state.known, bus=app.state.bus)
+    hooks = [AccountLedger.of(settings)]
+    app.state.posts = PostService(
+        db, text_settings, app.state.known, bus=app.state.bus, hooks=hooks
+    )
     app.state.faces = FaceService(db, faces_settings)
     install_error_handlers(app)
     install_metrics(app, db)

@@ -33,9 +33,9 @@ from vigil.networks.views import (
     check_campaign,
     check_label,
     check_platform,
-    check_ref,
     to_json,
 )
+from vigil.refs import check_ref
 from vigil.store import Database
 
 accounts_app = typer.Typer(

@@ -263,7 +263,7 @@ def _fill(severity: int) -> str:
 def _layout(graph: Graph) -> dict[str, tuple[float, float]]:
     """Node positions inside the drawing area, by a seeded spring layout."""
     # Imported here: networkx takes a while to import, and only drawing needs it.
-    import networkx as nx  # type: ignore[import-untyped]
+    import networkx as nx
 
     g = nx.Graph()
     g.add_nodes_from(node.id for node in graph.nodes)

@@ -246,6 +246,8 @@ class Alert(Base):
     __tablename__ = "alert"
     __table_args__ = (
         Index("ix_alert_queue", "status", "priority"),
+        # An account's alerts and decisions (the account view, the ledger's decision count).
+        Index("ix_alert_author", "platform", "author_ref"),
         {"sqlite_autoincrement": True},
     )
 

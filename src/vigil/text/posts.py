@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from vigil.refs import check_ref
+
 #: Long enough for any platform's post (X: 25k for subscribers; Telegram: 4,096 + captions);
 #: anything longer is not a post and would only slow the classifiers down.
 MAX_TEXT_CHARS = 50_000
@@ -75,6 +77,20 @@ class Post(BaseModel):
         if "\x00" in text:
             raise ValueError("text contains a NUL character")
         return text
+
+    @field_validator("author_ref")
+    @classmethod
+    def _nameable_author(cls, ref: str) -> str:
+        # An account is shown and addressed by its reference: one carrying control or
+        # invisible direction characters could impersonate another and no route could name it.
+        return check_ref(ref) if ref else ref
+
+    @field_validator("mentions")
+    @classmethod
+    def _nameable_mentions(cls, refs: tuple[str, ...]) -> tuple[str, ...]:
+        for ref in refs:
+            check_ref(ref, "a mention")
+        return refs
 
     @property
     def key(self) -> str:

@@ -32,8 +32,8 @@ from vigil.networks.views import (
     check_campaign,
     check_label,
     check_platform,
-    check_ref,
 )
+from vigil.refs import check_ref
 from vigil.store import Database
 from vigil.web.auth import Page, Viewer
 from vigil.web.rendering import render

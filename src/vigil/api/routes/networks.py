@@ -28,7 +28,6 @@ from vigil.networks.graph import MAX_NODES, campaign_graph, render_graph_svg
 from vigil.networks.views import (
     CAMPAIGN_MAX,
     PLATFORM_MAX,
-    REF_MAX,
     AccountFilter,
     AccountPage,
     AccountView,
@@ -41,10 +40,10 @@ from vigil.networks.views import (
     check_campaign,
     check_label,
     check_platform,
-    check_ref,
     get_account,
 )
 from vigil.pseudonyms import PREFIX, PseudonymError, reveal_with
+from vigil.refs import REF_MAX, check_ref
 from vigil.store import Database
 
 router = APIRouter(prefix="/v1", tags=["accounts and networks"])

@@ -1,4 +1,4 @@
-"""author accounts, links between them, pseudonyms
+"""author accounts, links between them, pseudonyms, alerts by author
 
 Revision ID: 0007
 Revises: 0006
@@ -65,6 +65,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("account_link", schema=None) as batch_op:
         batch_op.create_index("ix_account_link_target", ["platform", "target_ref"])
+    with op.batch_alter_table("alert", schema=None) as batch_op:
+        batch_op.create_index("ix_alert_author", ["platform", "author_ref"])
     op.create_table(
         "pseudonym",
         sa.Column("pseudonym", sa.String(length=64), nullable=False),
@@ -77,6 +79,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("pseudonym")
+    with op.batch_alter_table("alert", schema=None) as batch_op:
+        batch_op.drop_index("ix_alert_author")
     with op.batch_alter_table("account_link", schema=None) as batch_op:
         batch_op.drop_index("ix_account_link_target")
     op.drop_table("account_link")
