@@ -87,6 +87,18 @@ def test_bad_bodies_are_refused_with_a_reason(api: Api) -> None:
         )
         assert hostile.status_code == 200
         assert [r["index"] for r in hostile.json()["rejected"]] == [1]
+        # An author or a mention that would impersonate another account (a right-to-left
+        # override turns "lanigiro" round) is refused, with the character named.
+        spoofed = [
+            {"id": "s1", "platform": "x", "author_ref": "evil\u202elanigiro", "text": "hi"},
+            {"id": "s2", "platform": "x", "author_ref": "ok", "mentions": ["a\x07b"], "text": "hi"},
+            {"id": "s3", "platform": "x", "author_ref": "fine", "text": "hi"},
+        ]
+        refused = client.post("/v1/posts", json={"posts": spoofed})
+        assert refused.status_code == 200
+        rejected = refused.json()["rejected"]
+        assert [r["index"] for r in rejected] == [0, 1]
+        assert "U+202E" in str(rejected[0]) and "U+0007" in str(rejected[1])
 
 
 def test_with_a_queue_pushes_go_to_workers_once(
