@@ -25,40 +25,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from live_streams import MIX, _p, _streams
+from scale_posts import database
 from vigil.live import LeasedStreams, LiveSettings, StreamSpec
 from vigil.live.groundtruth import Manifest
 from vigil.live.playout import Playout, play
 from vigil.net import free_local_port
 from vigil.store import Database
 from vigil.store.models import Alert, LiveWorker
-
-ADMIN_URL = os.environ.get(
-    "VIGIL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@localhost:5432/postgres"
-)
-
-
-@contextmanager
-def database() -> Iterator[str]:
-    name = f"vigil_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 class Workers:
