@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -345,17 +346,19 @@ def test_a_worker_cut_off_from_the_database_stops_its_streams_before_its_lease_e
     known = KnownContent(settings)
     registry = StreamRegistry(known.db, LEASE)
     holder = LeaseHolder(LiveMonitor(known, settings), registry, name="cut-off")
+    stop = threading.Event()
+    runner = threading.Thread(target=holder.run, args=(stop,))
     try:
         stream_id = _add_file(registry, long_stream)
-        holder.tick()
+        runner.start()
+        wait_for(lambda: bool(holder.watched), 60, "the claim")
         (watched,) = holder.watched.values()
         assert watched.session.running and watched.generation == 1
         private_postgres.stop("fast")
         cut = time.monotonic()
         while holder.watched and time.monotonic() - cut < LEASE * 3:
-            holder.tick()
-            let_go = time.time()
-            time.sleep(holder.tick_seconds)
+            time.sleep(0.02)
+        let_go = time.time()
         assert not holder.watched, "the session outlived its lease"
         watched.session.join(10)
         assert not watched.session.running
@@ -363,20 +366,17 @@ def test_a_worker_cut_off_from_the_database_stops_its_streams_before_its_lease_e
         row, _ = registry.get(stream_id)
         assert row.lease_until is not None and row.owner == "cut-off"
         # Let go before the lease the database holds ran out (and any write the session still
-        # had in flight is refused by the fence: the next test).
+        # had in flight is refused by the fence: the test above).
         assert let_go < row.lease_until.timestamp()
-        wait_for(lambda: _ticked(holder) and bool(holder.watched), 30, "the claim after the cut")
+        wait_for(lambda: bool(holder.watched), 30, "the claim after the cut")
         (again,) = holder.watched.values()
         assert again.generation == 2 and again.session.running
     finally:
-        holder.leave()
+        stop.set()
+        if runner.is_alive():
+            runner.join(60)
         known.close()
 
 
 def _add_file(registry: StreamRegistry, path: Path) -> str:
     return registry.add(StreamSpec(url=str(path), name="file"), str(path), "test").id
-
-
-def _ticked(holder: LeaseHolder) -> bool:
-    holder.tick()
-    return True

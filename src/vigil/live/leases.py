@@ -56,16 +56,25 @@ class LeaseHolder:
         self.lease = monitor.settings.live_lease_seconds
         self.tick_seconds = self.lease / 5
         self.watched: dict[str, Watched] = {}
+        #: Guards ``watched``: the fence thread drops streams while a tick is in the database.
+        self._lock = threading.Lock()
         #: Streams taken so far, over the worker's life.
         self.claimed = 0
 
     def run(self, stop: threading.Event) -> None:
-        """Tick until ``stop`` is set, then stop every stream and hand the leases back."""
+        """Tick until ``stop`` is set, then stop every stream and hand the leases back. The
+        fence runs on its own thread, so a tick stuck in a database call (a server going
+        away can hold a connection attempt for seconds) never keeps a stream past its lease."""
         self.monitor.prepare()
         log.info("live.worker_started", worker=self.name, capacity=self.capacity)
+        fencing = threading.Thread(
+            target=self._fence_until, args=(stop,), name="live-fence", daemon=True
+        )
+        fencing.start()
         while not stop.is_set():
             self.tick()
             stop.wait(self.tick_seconds)
+        fencing.join()
         self.leave()
 
     def tick(self) -> None:
@@ -87,43 +96,57 @@ class LeaseHolder:
             self._record_ended()
         except Exception as exc:
             log.warning("live.end_failed", worker=self.name, error=str(exc))
-        for watched in self.watched.values():
-            watched.session.stop()
-        for watched in self.watched.values():
-            watched.session.join(timeout=30)
+        watched = self._watched()
+        for item in watched.values():
+            item.session.stop()
+        for item in watched.values():
+            item.session.join(timeout=30)
         try:
-            self.registry.leave(self.name, {k: w.generation for k, w in self.watched.items()})
+            self.registry.leave(self.name, {k: w.generation for k, w in watched.items()})
         except Exception as exc:  # the leases run out by themselves
             log.warning("live.leave_failed", worker=self.name, error=str(exc))
-        self.watched.clear()
+        with self._lock:
+            self.watched.clear()
+
+    def _watched(self) -> dict[str, Watched]:
+        with self._lock:
+            return dict(self.watched)
+
+    def _still(self, stream_id: str, watched: Watched) -> bool:
+        """Whether ``watched`` is still this worker's entry for the stream (the fence may
+        have dropped it while the database answered)."""
+        return self.watched.get(stream_id) is watched
 
     def _renew(self, started: float) -> None:
+        watched = self._watched()
         kept = self.registry.renew(
-            self.name,
-            {key: Held(w.generation, self._report(w)) for key, w in self.watched.items()},
+            self.name, {key: Held(w.generation, self._report(w)) for key, w in watched.items()}
         )
         for stream_id, holds in kept.items():
-            watched = self.watched[stream_id]
-            if holds:
-                watched.deadline = started + self.lease - self.tick_seconds
-            elif watched.session.running:
+            item = watched[stream_id]
+            with self._lock:
+                if not self._still(stream_id, item):
+                    continue
+                if holds:
+                    item.deadline = started + self.lease - self.tick_seconds
+                    continue
+            if item.session.running:
                 # Lost, or asked to stop: the session fingerprints an open incident as it ends,
                 # and the next tick records the end (or finds the lease gone and drops it).
                 log.info("live.stream_released", worker=self.name, stream=stream_id)
-                watched.session.stop()
+                item.session.stop()
 
     def _record_ended(self) -> None:
-        for stream_id in [key for key, w in self.watched.items() if not w.session.running]:
-            self._end(stream_id)
-
-    def _end(self, stream_id: str) -> None:
-        watched = self.watched[stream_id]
-        watched.session.join(timeout=30)
-        self.registry.end(self.name, stream_id, watched.generation, self._report(watched))
-        del self.watched[stream_id]
+        for stream_id, item in self._watched().items():
+            if not item.session.running:
+                item.session.join(timeout=30)
+                self.registry.end(self.name, stream_id, item.generation, self._report(item))
+                with self._lock:
+                    if self._still(stream_id, item):
+                        del self.watched[stream_id]
 
     def _claim(self, started: float) -> None:
-        if len(self.watched) >= self.capacity:
+        if len(self._watched()) >= self.capacity:
             return
         for claim in self.registry.claim(self.name, self.capacity):
             self._start(claim, started)
@@ -144,16 +167,25 @@ class LeaseHolder:
             return
         log.info("live.stream_claimed", worker=self.name, stream=claim.stream_id)
         self.claimed += 1
-        self.watched[claim.stream_id] = Watched(
-            session, claim.generation, claim.incidents, started + self.lease - self.tick_seconds
-        )
+        deadline = started + self.lease - self.tick_seconds
+        with self._lock:
+            self.watched[claim.stream_id] = Watched(
+                session, claim.generation, claim.incidents, deadline
+            )
+
+    def _fence_until(self, stop: threading.Event) -> None:
+        while not stop.wait(self.tick_seconds / 4):
+            self._fence()
 
     def _fence(self) -> None:
         now = time.monotonic()
-        for stream_id in [key for key, w in self.watched.items() if now > w.deadline]:
-            watched = self.watched.pop(stream_id)
+        with self._lock:
+            expired = {k: w for k, w in self.watched.items() if now > w.deadline}
+            for stream_id in expired:
+                del self.watched[stream_id]
+        for stream_id, item in expired.items():
             log.warning("live.lease_expired", worker=self.name, stream=stream_id)
-            watched.session.abandon()
+            item.session.abandon()
 
     def _report(self, watched: Watched) -> dict[str, Any]:
         status = watched.session.status()

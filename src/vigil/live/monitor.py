@@ -21,11 +21,13 @@ from vigil.live.incident import IncidentBank
 from vigil.live.process import spend_cores_on_streams
 from vigil.live.session import ACTOR, Feed, Services, StreamSession, StreamSpec
 from vigil.live.settings import LiveSettings
-from vigil.live.sources import SourceRegistry
+from vigil.live.sources import SourceRegistry, warm_up
 from vigil.review import ReviewPolicy
 
 FeedFactory = Callable[[StreamSpec, LiveSettings], tuple[Feed, str]]
 SourcesFactory = Callable[[StreamSpec], Sequence[EvidenceFactory]]
+#: The URL of the spec the sources are warmed up with (none is opened).
+_WARM_UP_URL = "warm-up"
 #: Ended streams kept for their status page.
 _KEEP_ENDED = 100
 
@@ -119,16 +121,18 @@ class LiveMonitor:
         return session
 
     def prepare(self) -> None:
-        """Load the models now rather than on the first stream (a live worker does this
-        before it claims anything, so a claim is never held up past its lease by loading)."""
+        """Load the models and run each once now rather than on the first stream (a live
+        worker does this before it claims anything, so that no claim waits for loading)."""
         with self._lock:
             self._prepared()
 
     def _prepared(self) -> SourcesFactory:
         if self._sources is None:
             # Built on the first watch, not with the app: the models load only when needed.
-            self._sources = SourceRegistry(self.settings, self.known)
+            registry = SourceRegistry(self.settings, self.known)
             spend_cores_on_streams(self.settings)
+            warm_up(registry(StreamSpec(url=_WARM_UP_URL)))
+            self._sources = registry
         return self._sources
 
     def _running(self) -> int:

@@ -4,14 +4,22 @@ fails) when watching starts, not on the first frame of some stream."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
+
+import numpy as np
+import structlog
 
 from vigil.hashing import KnownContent
 from vigil.live.evidence.base import EvidenceFactory
 from vigil.live.evidence.known import KnownContentFactory
+from vigil.live.samples import AUDIO_RATE, AUDIO_WINDOW_SECONDS, AudioWindow, VideoSample
 from vigil.live.session import StreamSpec
 from vigil.live.settings import DEFAULT_SOURCES as KNOWN_SOURCES
 from vigil.live.settings import LiveSettings
+
+log = structlog.get_logger(__name__)
+_WARM_UP = "warm-up"
 
 
 def _shared(name: str, known: KnownContent, settings: LiveSettings) -> EvidenceFactory | None:
@@ -67,3 +75,22 @@ class SourceRegistry:
         metadata = dict(spec.metadata)
         lookup: Callable[[str], dict[str, str]] = lambda _stream: metadata  # noqa: E731
         return [*self._shared, MetadataFactory(lookup)]
+
+
+def warm_up(factories: Sequence[EvidenceFactory]) -> None:
+    """Run each source once on a grey frame or a silent second, so that what loads on first
+    use (the backbone and its traced graph, the OCR engine) loads now: loaded by the first
+    frames of ten streams at once, it held every analysis thread for 20 s and their queues
+    overflowed."""
+    frame = VideoSample(_WARM_UP, 0.0, np.full((360, 640, 3), 128, np.uint8), time.monotonic())
+    silence = np.zeros(int(AUDIO_RATE * AUDIO_WINDOW_SECONDS), np.float32)
+    window = AudioWindow(_WARM_UP, 0.0, silence, time.monotonic())
+    for factory in factories:
+        source = factory(_WARM_UP)
+        try:
+            if source.modality == "video":
+                source.observe(frame)
+            else:
+                source.observe(window)
+        except Exception:  # a source that fails here fails on streams too, and says so there
+            log.warning("live.warm_up_failed", source=source.name, exc_info=True)
