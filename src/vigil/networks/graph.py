@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vigil.networks.keys import keys_in
 from vigil.networks.views import CampaignMember, campaign_members, campaign_summaries
 from vigil.store.models import AccountLink, AuthorAccount, PostRecord
 
@@ -164,7 +165,7 @@ def _other_campaigns(
 ) -> dict[str, set[tuple[str, str]]]:
     """Other campaigns the accounts drawn posted in (a first post carries no campaign id: the
     campaigns named after one of their posts count too)."""
-    mine = tuple_(PostRecord.platform, PostRecord.author_ref).in_(sorted(pairs))
+    mine = keys_in(PostRecord.platform, PostRecord.author_ref, pairs)
     joined = select(PostRecord.campaign_id, PostRecord.platform, PostRecord.author_ref).where(
         mine, PostRecord.campaign_id.is_not(None), PostRecord.campaign_id != campaign_id
     )
@@ -182,7 +183,7 @@ def _other_campaigns(
 def _banks(session: Session, pairs: set[tuple[str, str]]) -> dict[str, set[tuple[str, str]]]:
     rows = session.execute(
         select(AuthorAccount.platform, AuthorAccount.author_ref, AuthorAccount.banks).where(
-            tuple_(AuthorAccount.platform, AuthorAccount.author_ref).in_(sorted(pairs))
+            keys_in(AuthorAccount.platform, AuthorAccount.author_ref, pairs)
         )
     )
     found: dict[str, set[tuple[str, str]]] = defaultdict(set)

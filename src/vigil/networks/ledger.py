@@ -35,12 +35,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from vigil import review
 from vigil.config import Settings
+from vigil.networks.keys import Key, keys_in
 from vigil.networks.risk import (
     BURST_WINDOW,
     RiskWeights,
@@ -62,7 +63,6 @@ RECORD_STATUSES = ("confirmed", "referred")
 _CHUNK = 500
 _TIMES = "\N{MULTIPLICATION SIGN}"
 
-Key = tuple[str, str]
 T = TypeVar("T")
 
 
@@ -323,7 +323,7 @@ def _insert(session: Session) -> Any:
 
 
 def _account_in(keys: Sequence[Key]) -> ColumnElement[bool]:
-    return tuple_(AuthorAccount.platform, AuthorAccount.author_ref).in_(list(keys))
+    return keys_in(AuthorAccount.platform, AuthorAccount.author_ref, keys)
 
 
 def _locked_accounts(session: Session, keys: list[Key], now: datetime) -> dict[Key, AuthorAccount]:
@@ -408,7 +408,7 @@ def _post_time(since: datetime) -> ColumnElement[bool]:
 
 
 def _author_in(keys: Sequence[Key]) -> ColumnElement[bool]:
-    return tuple_(PostRecord.platform, PostRecord.author_ref).in_(list(keys))
+    return keys_in(PostRecord.platform, PostRecord.author_ref, keys)
 
 
 def _earlier_flagged(
@@ -445,7 +445,7 @@ def _decisions(session: Session, keys: list[Key]) -> dict[Key, int]:
         rows = session.execute(
             select(Alert.platform, Alert.author_ref, func.count(Alert.id))
             .where(
-                tuple_(Alert.platform, Alert.author_ref).in_(list(chunk)),
+                keys_in(Alert.platform, Alert.author_ref, chunk),
                 Alert.status.in_(RECORD_STATUSES),
             )
             .group_by(Alert.platform, Alert.author_ref)
