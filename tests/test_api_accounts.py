@@ -40,18 +40,13 @@ from vigil.text.classify import TextClassifier
 
 from test_api_support import Api, running_api
 
-pytest_plugins = ["test_api_support"]
+pytest_plugins = ["test_api_support", "test_networks_views"]
 
 KEY = base64.urlsafe_b64encode(bytes(range(32))).decode()
 
 
 class PseudonymousApiSettings(ApiSettings, NetworkSettings):
     """The API's settings with pseudonymisation on."""
-
-
-@pytest.fixture(scope="session")
-def classifier() -> TextClassifier:
-    return TextClassifier.load(None)
 
 
 @pytest.fixture

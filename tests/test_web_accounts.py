@@ -19,14 +19,9 @@ from test_web_support import Console, running_console, web_settings
 from vigil.config import Settings
 from vigil.text.classify import TextClassifier
 
-pytest_plugins = ["test_web_support"]
+pytest_plugins = ["test_web_support", "test_networks_views"]
 
 ESCAPED = "&lt;img src=x onerror=alert(1)&gt;"
-
-
-@pytest.fixture(scope="session")
-def classifier() -> TextClassifier:
-    return TextClassifier.load(None)
 
 
 @pytest.fixture
