@@ -79,7 +79,8 @@ def rows(live: Streams) -> list[dict[str, Any]]:
         reversed(live.statuses(trace_seconds=SPARK_WINDOWS)),
         key=lambda status: not status["running"],
     )
-    return [row(status, live.fusion) for status in statuses]
+    config = live.fusion
+    return [row(status, config) for status in statuses]
 
 
 def alert_stream(live: Streams, alert: dict[str, Any]) -> dict[str, Any] | None:
